@@ -1,0 +1,138 @@
+"""The ledger: every movement of money is a double-entry transfer between accounts.
+
+Money enters only by :meth:`Ledger.deposit` and leaves only by :meth:`Ledger.withdraw`; every
+other movement is a transfer with equal and opposite entries. So, for every asset,
+
+    deposited - withdrawn == sum of all account balances
+
+exactly, which :meth:`Ledger._check` asserts. Balances may go negative (a long position bought
+on margin has a negative quote balance; an account with negative *equity* is bad debt).
+
+:meth:`Ledger.settle_trade` applies one fill: the full quote amount from buyer to seller, both
+positions, and both fees to or from :data:`~exchange_sim.accounts.FEE_ACCOUNT`. It computes every
+new value first and then assigns them, so it either applies in full or not at all.
+"""
+
+from __future__ import annotations
+
+from exchange_sim.accounts import FEE_ACCOUNT, Account, Position, position_after
+from exchange_sim.instruments import Instrument
+
+
+class Ledger:
+    """All accounts (user and system), their balances and positions, and the money totals."""
+
+    __slots__ = ("accounts", "by_index", "deposited", "fees", "withdrawn")
+
+    def __init__(self, assets: list[str]) -> None:
+        self.accounts: dict[str, Account] = {}
+        self.by_index: list[Account] = []
+        self.deposited: dict[str, int] = dict.fromkeys(assets, 0)
+        self.withdrawn: dict[str, int] = dict.fromkeys(assets, 0)
+        self.fees = self.open(FEE_ACCOUNT)
+
+    def open(self, account_id: str) -> Account:
+        """Open an account (the caller has validated the id). Indexes follow opening order."""
+        if account_id in self.accounts:
+            raise ValueError(f"account {account_id!r} exists")
+        account = Account(account_id, len(self.by_index))
+        self.accounts[account_id] = account
+        self.by_index.append(account)
+        return account
+
+    def deposit(self, account: Account, asset: str, amount: int) -> None:
+        """Money enters the venue (``amount > 0`` atoms)."""
+        self.deposited[asset] += amount
+        account.balances[asset] = account.balances.get(asset, 0) + amount
+
+    def withdraw(self, account: Account, asset: str, amount: int) -> None:
+        """Money leaves the venue (``amount > 0`` atoms; the caller checked it may)."""
+        self.withdrawn[asset] += amount
+        account.balances[asset] = account.balances.get(asset, 0) - amount
+
+    def transfer(self, source: Account, dest: Account, asset: str, amount: int) -> None:
+        """Move ``amount`` atoms from ``source`` to ``dest`` (one debit, one credit)."""
+        if source is dest:
+            return
+        new_source = source.balances.get(asset, 0) - amount
+        new_dest = dest.balances.get(asset, 0) + amount
+        source.balances[asset] = new_source
+        dest.balances[asset] = new_dest
+
+    def settle_trade(
+        self,
+        inst: Instrument,
+        buyer: Account,
+        seller: Account,
+        price: int,
+        lots: int,
+        buyer_fee: int,
+        seller_fee: int,
+    ) -> None:
+        """Apply one fill of ``lots`` at ``price`` ticks, all or nothing.
+
+        Entries (settlement asset, atoms; ``N = price x lots x atoms_per_tick_per_lot``):
+        buyer -N, seller +N; buyer -buyer_fee, seller -seller_fee, fee account +both (a negative
+        fee is a rebate paid by the fee account). Positions: buyer +lots, seller -lots.
+        """
+        asset = inst.settlement_asset
+        symbol = inst.symbol
+        notional = price * lots * inst.atoms_per_tick_per_lot
+        # compute --------------------------------------------------------------------------
+        bpos = buyer.positions.get(symbol)
+        if bpos is None:
+            b_new = (lots, notional, 0)
+        else:
+            b_new = position_after(bpos.size, bpos.cost, bpos.realized, lots, notional)
+        b_bal = buyer.balances.get(asset, 0) - notional - buyer_fee
+        if seller is buyer:
+            s_new = position_after(*b_new, -lots, -notional)
+            s_bal = b_bal + notional - seller_fee
+        else:
+            spos = seller.positions.get(symbol)
+            if spos is None:
+                s_new = (-lots, -notional, 0)
+            else:
+                s_new = position_after(spos.size, spos.cost, spos.realized, -lots, -notional)
+            s_bal = seller.balances.get(asset, 0) + notional - seller_fee
+        fees = self.fees
+        f_bal = fees.balances.get(asset, 0) + buyer_fee + seller_fee
+        # commit: plain assignments only --------------------------------------------------------
+        buyer.balances[asset] = b_bal
+        seller.balances[asset] = s_bal
+        fees.balances[asset] = f_bal
+        if seller is buyer:
+            _assign(buyer, symbol, s_new)
+        else:
+            _assign(buyer, symbol, b_new)
+            _assign(seller, symbol, s_new)
+
+    # invariants --------------------------------------------------------------------------
+
+    def totals(self, asset: str) -> int:
+        """Sum of every account's balance of ``asset``."""
+        return sum(a.balances.get(asset, 0) for a in self.by_index)
+
+    def net_position(self, instrument: str) -> int:
+        return sum(a.positions[instrument].size for a in self.by_index if instrument in a.positions)
+
+    def _check(self, instruments: list[str] | None = None) -> None:
+        """Assert money conservation per asset and zero net position per instrument."""
+        for asset in self.deposited:
+            expected = self.deposited[asset] - self.withdrawn[asset]
+            total = self.totals(asset)
+            assert total == expected, f"{asset}: balances sum {total} != deposits - withdrawals {expected}"
+        for account in self.by_index:
+            assert set(account.balances) <= set(self.deposited), f"{account.id}: unknown asset balance"
+            assert self.accounts[account.id] is account
+        for symbol in instruments or []:
+            net = self.net_position(symbol)
+            assert net == 0, f"{symbol}: positions sum to {net}, not 0"
+
+
+def _assign(account: Account, symbol: str, state: tuple[int, int, int]) -> None:
+    pos = account.positions.get(symbol)
+    if pos is None:
+        account.positions[symbol] = Position(*state)
+    else:
+        pos.size, pos.cost, pos.realized = state
