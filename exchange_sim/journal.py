@@ -1,0 +1,140 @@
+"""The msgpack journal: a header map, then events as msgpack arrays (see :mod:`exchange_sim.events`).
+
+The journal's digest is the sha256 of its bytes. Writing is buffered: events are packed into a
+``bytearray`` and flushed to the file (and the hash) in blocks, so journaling costs one
+``Packer.pack`` call per event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import msgpack
+
+SCHEMA_VERSION = 1
+FORMAT_NAME = "exchange-sim/journal"
+_FLUSH_BYTES = 1 << 16
+
+
+class JournalError(Exception):
+    """A journal that cannot be read: not a journal, truncated, or corrupt (with the byte offset)."""
+
+    def __init__(self, message: str, offset: int | None = None) -> None:
+        self.offset = offset
+        super().__init__(message if offset is None else f"{message} (at byte {offset})")
+
+
+class JournalWriter:
+    """Appends msgpack records to a file, or to memory when ``path`` is ``None``.
+
+    Call :meth:`write_header` once, then :meth:`write` per event; :meth:`close` flushes.
+    """
+
+    __slots__ = ("_buf", "_file", "_hash", "_memory", "_pack", "events", "header", "path")
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path) if path is not None else None
+        self._file: IO[bytes] | None = open(path, "wb") if path is not None else None  # noqa: SIM115
+        self._memory = bytearray() if path is None else None
+        self._buf = bytearray()
+        self._hash = hashlib.sha256()
+        self._pack = msgpack.Packer(use_bin_type=True).pack
+        self.header: dict[str, Any] | None = None
+        self.events = 0
+
+    def write_header(self, header: dict[str, Any]) -> None:
+        if self.header is not None:
+            raise RuntimeError("journal header already written")
+        self.header = header
+        self._buf += self._pack(header)
+
+    def write(self, event: tuple[Any, ...]) -> None:
+        """Append one event (a tuple whose first element is its :class:`~exchange_sim.events.Ev` code)."""
+        self._buf += self._pack(event)
+        self.events += 1
+        if len(self._buf) > _FLUSH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        buf = self._buf
+        if not buf:
+            return
+        self._hash.update(buf)
+        if self._file is not None:
+            self._file.write(buf)
+        else:
+            self._memory += buf  # type: ignore[operator]
+        self._buf = bytearray()
+
+    def close(self) -> None:
+        self.flush()
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    @property
+    def nbytes(self) -> int:
+        flushed = self._file.tell() if self._file is not None else len(self._memory or b"")
+        return flushed + len(self._buf)
+
+    def digest(self) -> str:
+        """sha256 (hex) of every byte written so far."""
+        self.flush()
+        return self._hash.hexdigest()
+
+    def getvalue(self) -> bytes:
+        """The bytes of an in-memory journal."""
+        if self._memory is None:
+            raise RuntimeError("getvalue() is for in-memory journals; read the file instead")
+        self.flush()
+        return bytes(self._memory)
+
+
+def digest_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_bytes(source: str | os.PathLike[str] | bytes) -> bytes:
+    if isinstance(source, bytes | bytearray):
+        return bytes(source)
+    return Path(source).read_bytes()
+
+
+def iter_records(data: bytes) -> Iterator[tuple[int, Any]]:
+    """Yield ``(offset, record)`` for each msgpack record; raise :class:`JournalError` on damage."""
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, use_list=True)
+    unpacker.feed(data)
+    offset = 0
+    while offset < len(data):
+        try:
+            record = unpacker.unpack()
+        except msgpack.OutOfData:
+            raise JournalError("journal is truncated: its last record is incomplete", offset) from None
+        except (msgpack.ExtraData, msgpack.FormatError, msgpack.StackError, ValueError) as exc:
+            raise JournalError(f"journal is corrupt: {exc}", offset) from None
+        yield offset, record
+        offset = unpacker.tell()
+
+
+def read_journal(source: str | os.PathLike[str] | bytes) -> tuple[dict[str, Any], list[list[Any]]]:
+    """Read a whole journal: ``(header, events)``. Raises :class:`JournalError` if it is damaged."""
+    data = read_bytes(source)
+    records = iter_records(data)
+    try:
+        _, header = next(records)
+    except StopIteration:
+        raise JournalError("journal is empty", 0) from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+        raise JournalError("not an exchange-sim journal (no header)", 0)
+    if header.get("schema") != SCHEMA_VERSION:
+        raise JournalError(f"journal schema {header.get('schema')!r} is not {SCHEMA_VERSION}", 0)
+    events = []
+    for offset, record in records:
+        if not isinstance(record, list) or not record or not isinstance(record[0], int):
+            raise JournalError("journal is corrupt: record is not an event array", offset)
+        events.append(record)
+    return header, events
