@@ -1,0 +1,595 @@
+"""Scenario files: TOML in, validated and frozen configuration out.
+
+A scenario file wires a market together: its assets, instruments (with their fee schedule), the
+venue's options and the accounts with their opening balances. :func:`load_scenario` reads one
+with the standard library's :mod:`tomllib` into a :class:`Scenario`, whose ``venue`` is the
+:class:`~exchange_sim.config.VenueConfig` the venue is built from. ``docs/scenario-format.md``
+documents every field.
+
+Every mistake in a file raises :class:`ScenarioError`, which names the file, the field path
+(``instruments[1].tick_size``; array indexes count from 0) and what was expected, for example::
+
+    scenarios/x.toml: instruments[1].tick_size: expected a positive decimal string such as "0.5", got '-1'
+
+Nothing else escapes from the loader: no ``KeyError``, ``TypeError`` or
+:class:`~exchange_sim.units.UnitError`. Unknown keys are errors too, so a typo is never silently
+ignored.
+
+Money, prices, sizes and times are read exactly: decimal strings (``"0.5"``) or integers, never
+TOML floats (``0.1`` as a TOML float is a binary approximation, not one tenth).
+
+Extending the schema (margin, prices, agents, liquidation rule sets): add the new top-level key to
+``_TOP_LEVEL_KEYS``, write a ``_read_<table>`` function with the ``_Table`` helpers below (they
+check types, reject unknown keys and produce field paths), and add a field with a default to
+:class:`Scenario` after the existing ones.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import re
+import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from exchange_sim.config import ReferenceSource, VenueConfig
+from exchange_sim.instruments import Instrument, InstrumentKind
+from exchange_sim.units import (
+    PPM,
+    Asset,
+    UnitError,
+    format_fraction,
+    parse_decimal,
+    seconds,
+    to_units,
+    validate_symbol,
+)
+
+__all__ = [
+    "AccountSpec",
+    "Scenario",
+    "ScenarioError",
+    "default_scenario_path",
+    "load_scenario",
+    "loads_scenario",
+]
+
+STRING_SOURCE = "<string>"
+"""The ``source`` of a scenario read from a string with :func:`loads_scenario`."""
+
+
+# public types ---------------------------------------------------------------------------------
+
+
+class ScenarioError(Exception):
+    """A scenario file is wrong. ``str(err)`` is one line: file, field path, expectation.
+
+    Attributes:
+        source: the file path as given to :func:`load_scenario`, or ``"<string>"``.
+        field: where the problem is: a path such as ``instruments[1].tick_size`` (array indexes
+            from 0), ``line 3, column 7`` for a TOML syntax error, or ``""`` for the file itself.
+        expected: what was expected there, in words.
+        got: ``repr`` of the offending value (shortened if long), or ``None`` when there is no
+            value to show (a missing field, a syntax error).
+    """
+
+    def __init__(self, source: str, field: str, expected: str, got: str | None = None) -> None:
+        super().__init__(source, field, expected, got)
+        self.source = source
+        self.field = field
+        self.expected = expected
+        self.got = got
+
+    def __str__(self) -> str:
+        where = f"{self.source}: {self.field}: " if self.field else f"{self.source}: "
+        tail = "" if self.got is None else f", got {self.got}"
+        return f"{where}expected {self.expected}{tail}"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSpec:
+    """An account the scenario opens, with its opening balances.
+
+    Attributes:
+        id: the account id (a symbol: letters, digits, ``_ . -``).
+        balances: ``(asset symbol, amount in integer atoms)`` pairs, in the file's order.
+    """
+
+    id: str
+    balances: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """A loaded scenario: everything in the file, validated and converted to exact units.
+
+    Attributes:
+        name, description: from ``[scenario]``.
+        seed: the scenario's one random seed (components spawn their generators from it).
+        venue: assets, instruments (fees resolved) and venue options.
+        accounts: the accounts to open, in file order.
+        source: the file path as given, or ``"<string>"``.
+    """
+
+    name: str
+    description: str
+    seed: int
+    venue: VenueConfig
+    accounts: tuple[AccountSpec, ...]
+    source: str
+
+
+def load_scenario(path: str | os.PathLike[str]) -> Scenario:
+    """Read and validate the scenario file at ``path``. Raises :class:`ScenarioError`."""
+    source = os.fsdecode(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ScenarioError(
+            source, "", "a readable scenario file", f"{type(exc).__name__} ({reason})"
+        ) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ScenarioError(
+            source, f"line {line}", "UTF-8 text", repr(raw[exc.start : exc.start + 1])
+        ) from None
+    return loads_scenario(text, source)
+
+
+def loads_scenario(text: str, source: str = STRING_SOURCE) -> Scenario:
+    """Read and validate a scenario from TOML ``text``; ``source`` names it in errors."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        field, reason = _toml_error_position(exc)
+        raise ScenarioError(source, field, f"valid TOML ({reason})") from None
+    try:
+        return _read_scenario(data, source)
+    except _Invalid as exc:
+        raise ScenarioError(source, exc.field, exc.expected, exc.got) from None
+
+
+def default_scenario_path() -> Path:
+    """Path of the bundled default scenario (package data ``exchange_sim.scenarios/default.toml``)."""
+    resource = files("exchange_sim.scenarios") / "default.toml"
+    return resource if isinstance(resource, Path) else Path(str(resource))
+
+
+# the schema -----------------------------------------------------------------------------------
+
+_TOP_LEVEL_KEYS = ("scenario", "venue", "fees", "assets", "instruments", "accounts")
+_SCENARIO_KEYS = ("name", "description", "seed")
+_VENUE_KEYS = ("reference_price",)
+_FEES_KEYS = ("maker_ppm", "taker_ppm")
+_ASSET_KEYS = ("symbol", "decimals")
+_INSTRUMENT_KEYS = (
+    "symbol",
+    "kind",
+    "underlying",
+    "settlement_asset",
+    "tick_size",
+    "contract_size",
+    "lot_size",
+    "min_size",
+    "maker_fee_ppm",
+    "taker_fee_ppm",
+    "market_band_ppm",
+    "expiry",
+)
+_ACCOUNT_KEYS = ("id", "balances")
+
+_SYMBOL_EXPECTED = "a symbol of letters, digits, '_', '.' or '-' starting with a letter or digit"
+_FEE_EXPECTED = "an integer rate in ppm strictly between -1000000 and 1000000"
+_MAX_DECIMALS = 18
+
+
+def _read_scenario(data: dict[str, Any], source: str) -> Scenario:
+    top = _Table(data, "")
+    top.reject_unknown(_TOP_LEVEL_KEYS, what="top-level table")
+    meta = top.table("scenario", required=True)
+    meta.reject_unknown(_SCENARIO_KEYS)
+    name = meta.string("name", "a non-empty scenario name", required=True, non_empty=True)
+    description = meta.string("description", "a string", default="")
+    seed = meta.integer("seed", "an integer >= 0", low=0, default=0)
+
+    venue_table = top.table("venue")
+    venue_table.reject_unknown(_VENUE_KEYS)
+    reference = venue_table.choice("reference_price", [s.value for s in ReferenceSource], "last_trade")
+
+    fees = _read_fees(top.table("fees"))
+    assets = _read_assets(top)
+    instruments = _read_instruments(top, assets, fees)
+    accounts = _read_accounts(top, assets)
+
+    try:
+        venue = VenueConfig(tuple(assets.values()), instruments, ReferenceSource(reference))
+    except (UnitError, ValueError) as exc:  # pragma: no cover - every cause is checked above
+        raise _Invalid("", f"a consistent venue configuration ({exc})") from None
+    return Scenario(
+        name=name, description=description, seed=seed, venue=venue, accounts=accounts, source=source
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _FeeDefaults:
+    maker_ppm: int
+    taker_ppm: int
+
+
+def _read_fees(table: _Table) -> _FeeDefaults:
+    table.reject_unknown(_FEES_KEYS)
+    maker = table.integer("maker_ppm", _FEE_EXPECTED, low=-PPM + 1, high=PPM - 1, default=0)
+    taker = table.integer("taker_ppm", _FEE_EXPECTED, low=-PPM + 1, high=PPM - 1, default=0)
+    if maker + taker < 0:
+        raise _Invalid(
+            table.path_of("maker_ppm"),
+            "maker_ppm + taker_ppm >= 0 (a maker rebate no larger than the taker fee),"
+            f" here {maker} + {taker}",
+            _show(maker),
+        )
+    return _FeeDefaults(maker, taker)
+
+
+def _read_assets(top: _Table) -> dict[str, Asset]:
+    assets: dict[str, Asset] = {}
+    first_index: dict[str, int] = {}
+    for index, table in top.array_of_tables("assets"):
+        table.reject_unknown(_ASSET_KEYS)
+        symbol = table.symbol("symbol")
+        if symbol in first_index:
+            raise _Invalid(
+                table.path_of("symbol"),
+                f"a unique asset symbol (assets[{first_index[symbol]}] already declares it)",
+                _show(symbol),
+            )
+        first_index[symbol] = index
+        decimals = table.integer(
+            "decimals",
+            f"an integer number of decimals from 0 to {_MAX_DECIMALS}",
+            low=0,
+            high=_MAX_DECIMALS,
+            required=True,
+        )
+        with _unit_errors(table.path, "a valid asset"):
+            assets[symbol] = Asset(symbol, decimals)
+    return assets
+
+
+def _read_instruments(top: _Table, assets: dict[str, Asset], fees: _FeeDefaults) -> tuple[Instrument, ...]:
+    instruments: list[Instrument] = []
+    first_index: dict[str, int] = {}
+    for index, table in top.array_of_tables("instruments"):
+        table.reject_unknown(_INSTRUMENT_KEYS)
+        symbol = table.symbol("symbol")
+        if symbol in first_index:
+            raise _Invalid(
+                table.path_of("symbol"),
+                f"a unique instrument symbol (instruments[{first_index[symbol]}] already declares it)",
+                _show(symbol),
+            )
+        first_index[symbol] = index
+        kind = InstrumentKind(table.choice("kind", [k.value for k in InstrumentKind], required=True))
+        underlying = table.symbol("underlying")
+        settlement_symbol = table.symbol("settlement_asset")
+        settlement = assets.get(settlement_symbol)
+        if settlement is None:
+            raise _Invalid(
+                table.path_of("settlement_asset"),
+                f"an asset declared in [[assets]] ({_listing(assets)})",
+                _show(settlement_symbol),
+            )
+        tick = table.positive_decimal("tick_size", _positive_expected("0.5"), required=True)
+        contract = table.positive_decimal("contract_size", _positive_expected("1"), default=Fraction(1))
+        lot = table.positive_decimal("lot_size", _positive_expected("0.001"), default=Fraction(1))
+        per_tick_lot = tick * contract * lot
+        atom = Fraction(1, 10**settlement.decimals)
+        if (per_tick_lot / atom).denominator != 1:
+            raise _Invalid(
+                table.path,
+                f"tick_size x contract_size x lot_size to be a whole number of {settlement.symbol} atoms"
+                f" (a multiple of {format_fraction(atom)}); use a larger tick or lot",
+                _show(format_fraction(per_tick_lot)),
+            )
+        min_size = table.positive_decimal("min_size", _positive_expected("0.001"), default=lot)
+        with _unit_errors(
+            table.path_of("min_size"),
+            f"a whole number of lots (a multiple of lot_size {format_fraction(lot)} contracts)",
+            _show(table.get("min_size")),
+        ):
+            to_units(min_size, lot)
+        maker = table.integer(
+            "maker_fee_ppm", _FEE_EXPECTED, low=-PPM + 1, high=PPM - 1, default=fees.maker_ppm
+        )
+        taker = table.integer(
+            "taker_fee_ppm", _FEE_EXPECTED, low=-PPM + 1, high=PPM - 1, default=fees.taker_ppm
+        )
+        if maker + taker < 0:
+            key = "maker_fee_ppm" if table.has("maker_fee_ppm") else "taker_fee_ppm"
+            raise _Invalid(
+                table.path_of(key),
+                "maker_fee_ppm + taker_fee_ppm >= 0 (a maker rebate no larger than the taker fee),"
+                f" here {maker} + {taker}",
+                _show(table.get(key)),
+            )
+        band = table.integer(
+            "market_band_ppm", "an integer rate in ppm from 1 to 999999", low=1, high=PPM - 1, default=50_000
+        )
+        expiry_us = _read_expiry(table, kind)
+        with _unit_errors(table.path, "a valid instrument"):
+            instrument = Instrument.create(
+                symbol,
+                kind=kind,
+                underlying=underlying,
+                settlement=settlement,
+                tick_size=tick,
+                contract_size=contract,
+                lot_size=lot,
+                min_size=min_size,
+                maker_fee_ppm=maker,
+                taker_fee_ppm=taker,
+                market_band_ppm=band,
+                expiry_us=expiry_us,
+            )
+        instruments.append(instrument)
+    return tuple(instruments)
+
+
+def _positive_expected(example: str) -> str:
+    return f'a positive decimal string such as "{example}"'
+
+
+_EXPIRY_EXPECTED = 'a positive number of seconds of simulated time with at most 6 decimals, such as "86400"'
+
+
+def _read_expiry(table: _Table, kind: InstrumentKind) -> int | None:
+    if kind is InstrumentKind.PERPETUAL:
+        if table.has("expiry"):
+            raise _Invalid(
+                table.path_of("expiry"),
+                'no expiry on a perpetual (remove it, or set kind = "future")',
+                _show(table.get("expiry")),
+            )
+        return None
+    if not table.has("expiry"):
+        raise _Invalid(table.path_of("expiry"), f"{_EXPIRY_EXPECTED} (required for a future, missing)")
+    value = table.positive_decimal("expiry", _EXPIRY_EXPECTED, required=True)
+    with _unit_errors(table.path_of("expiry"), _EXPIRY_EXPECTED, _show(table.get("expiry"))):
+        return seconds(value)
+
+
+def _read_accounts(top: _Table, assets: dict[str, Asset]) -> tuple[AccountSpec, ...]:
+    accounts: list[AccountSpec] = []
+    first_index: dict[str, int] = {}
+    for index, table in top.array_of_tables("accounts"):
+        table.reject_unknown(_ACCOUNT_KEYS)
+        account_id = table.symbol("id")
+        if account_id in first_index:
+            raise _Invalid(
+                table.path_of("id"),
+                f"a unique account id (accounts[{first_index[account_id]}] already uses it)",
+                _show(account_id),
+            )
+        first_index[account_id] = index
+        balances_table = table.table("balances", expected='a table of amounts such as { USDC = "10000" }')
+        balances: list[tuple[str, int]] = []
+        for key in balances_table:
+            field = balances_table.path_of(key)
+            asset = assets.get(key)
+            if asset is None:
+                raise _Invalid(field, f"an asset declared in [[assets]] ({_listing(assets)})", _show(key))
+            expected = (
+                f"a non-negative amount of {asset.symbol} in whole units with at most"
+                f' {asset.decimals} decimals, such as "100"'
+            )
+            amount = balances_table.decimal(key, expected, required=True)
+            if amount < 0:
+                raise _Invalid(field, expected, _show(balances_table.get(key)))
+            with _unit_errors(field, expected, _show(balances_table.get(key))):
+                balances.append((asset.symbol, asset.atoms(amount)))
+        accounts.append(AccountSpec(account_id, tuple(balances)))
+    return tuple(accounts)
+
+
+# reading helpers ------------------------------------------------------------------------------
+
+_MISSING: Any = object()
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_GOT_LIMIT = 80
+
+
+class _Invalid(Exception):
+    """Internal: a validation failure before the source is attached (becomes ScenarioError)."""
+
+    def __init__(self, field: str, expected: str, got: str | None = None) -> None:
+        super().__init__(field, expected, got)
+        self.field = field
+        self.expected = expected
+        self.got = got
+
+
+def _show(value: object) -> str:
+    """``repr`` of a bad value, shortened so that an error stays one readable line."""
+    text = repr(value)
+    return text if len(text) <= _GOT_LIMIT else text[: _GOT_LIMIT - 3] + "..."
+
+
+def _listing(assets: dict[str, Asset]) -> str:
+    return "one of " + ", ".join(assets) if assets else "none are declared"
+
+
+@contextmanager
+def _unit_errors(field: str, expected: str, got: str | None = None) -> Iterator[None]:
+    """Turn a UnitError (from units.py / instruments.py) raised inside into a field error.
+
+    With ``got`` the UnitError's message is redundant and dropped; without it the message is kept
+    in the expectation (it says which rule failed).
+    """
+    try:
+        yield
+    except UnitError as exc:
+        if got is None:
+            raise _Invalid(field, f"{expected} ({exc})") from None
+        raise _Invalid(field, expected, got) from None
+
+
+def _toml_error_position(exc: tomllib.TOMLDecodeError) -> tuple[str, str]:
+    """``("line 3, column 7", "Invalid value")`` from a TOMLDecodeError (3.11 has no attributes)."""
+    message = str(exc)
+    lineno = getattr(exc, "lineno", None)
+    colno = getattr(exc, "colno", None)
+    match = re.search(r"\s*\((at line (\d+), column (\d+)|at end of document)\)$", message)
+    reason = message[: match.start()] if match else message
+    if lineno is not None and colno is not None:
+        return f"line {lineno}, column {colno}", reason
+    if match is None:
+        return "", reason
+    if match.group(2) is None:
+        return "end of document", reason
+    return f"line {match.group(2)}, column {match.group(3)}", reason
+
+
+def _float_hint(expected: str, value: object) -> str:
+    """For a TOML float, explain why it is refused and how to write it instead."""
+    if not isinstance(value, float):
+        return expected
+    if math.isfinite(value):
+        quoted = format(Decimal(repr(value)), "f")
+        return f'{expected} (write "{quoted}" in quotes: a TOML float like 0.1 is not exact)'
+    return f"{expected} (a quoted decimal string: TOML floats are not exact)"
+
+
+class _Table:
+    """A TOML table being read: knows its field path and checks the type of every value it hands out."""
+
+    def __init__(self, data: dict[str, Any], path: str) -> None:
+        self.data = data
+        self.path = path
+
+    def path_of(self, key: str) -> str:
+        shown = key if _BARE_KEY.match(key) else '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return f"{self.path}.{shown}" if self.path else shown
+
+    def has(self, key: str) -> bool:
+        return key in self.data
+
+    def get(self, key: str) -> Any:
+        return self.data.get(key, _MISSING)
+
+    def __iter__(self) -> Iterator[str]:
+        """The table's keys, in file order."""
+        return iter(self.data)
+
+    def reject_unknown(self, allowed: tuple[str, ...], what: str = "key") -> None:
+        for key in self.data:
+            if key not in allowed:
+                close = difflib.get_close_matches(key, allowed, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise _Invalid(
+                    self.path_of(key), f"one of the {what}s {', '.join(allowed)}{hint}", _show(key)
+                )
+
+    def _value(self, key: str, expected: str, required: bool) -> Any:
+        value = self.data.get(key, _MISSING)
+        if value is _MISSING and required:
+            raise _Invalid(self.path_of(key), f"{expected} (required, missing)")
+        return value
+
+    def table(self, key: str, *, required: bool = False, expected: str = "") -> _Table:
+        expected = expected or f"a table, written [{self.path_of(key)}]"
+        value = self._value(key, expected, required)
+        if value is _MISSING:
+            return _Table({}, self.path_of(key))
+        if not isinstance(value, dict):
+            raise _Invalid(self.path_of(key), expected, _show(value))
+        return _Table(value, self.path_of(key))
+
+    def array_of_tables(self, key: str) -> Iterator[tuple[int, _Table]]:
+        value = self.data.get(key, [])
+        if not isinstance(value, list):
+            raise _Invalid(self.path_of(key), f"an array of tables, written [[{key}]]", _show(value))
+        for index, item in enumerate(value):
+            path = f"{self.path_of(key)}[{index}]"
+            if not isinstance(item, dict):
+                raise _Invalid(path, f"a table (one [[{key}]] entry)", _show(item))
+            yield index, _Table(item, path)
+
+    def string(
+        self, key: str, expected: str, *, required: bool = False, default: str = "", non_empty: bool = False
+    ) -> str:
+        value = self._value(key, expected, required)
+        if value is _MISSING:
+            return default
+        if not isinstance(value, str) or (non_empty and not value.strip()):
+            raise _Invalid(self.path_of(key), expected, _show(value))
+        return value
+
+    def symbol(self, key: str) -> str:
+        value = self._value(key, _SYMBOL_EXPECTED, required=True)
+        try:
+            return validate_symbol(value, key)
+        except UnitError:
+            raise _Invalid(self.path_of(key), _SYMBOL_EXPECTED, _show(value)) from None
+
+    def choice(self, key: str, options: list[str], default: str = "", *, required: bool = False) -> str:
+        expected = "one of " + ", ".join(f'"{o}"' for o in options)
+        value = self._value(key, expected, required)
+        if value is _MISSING:
+            return default
+        if not isinstance(value, str) or value not in options:
+            raise _Invalid(self.path_of(key), expected, _show(value))
+        return value
+
+    def integer(
+        self,
+        key: str,
+        expected: str,
+        *,
+        low: int | None = None,
+        high: int | None = None,
+        default: int = 0,
+        required: bool = False,
+    ) -> int:
+        value = self._value(key, expected, required)
+        if value is _MISSING:
+            return default
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or (low is not None and value < low)
+            or (high is not None and value > high)
+        ):
+            raise _Invalid(self.path_of(key), expected, _show(value))
+        return value
+
+    def decimal(
+        self, key: str, expected: str, *, default: Fraction = _MISSING, required: bool = False
+    ) -> Fraction:
+        """An exact decimal: a decimal string or an int (never a float or a bool)."""
+        value = self._value(key, expected, required)
+        if value is _MISSING:
+            return default
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise _Invalid(self.path_of(key), _float_hint(expected, value), _show(value))
+        try:
+            return parse_decimal(value)
+        except UnitError:
+            raise _Invalid(self.path_of(key), expected, _show(value)) from None
+
+    def positive_decimal(
+        self, key: str, expected: str, *, default: Fraction = _MISSING, required: bool = False
+    ) -> Fraction:
+        value = self.decimal(key, expected, default=default, required=required)
+        if value <= 0:
+            raise _Invalid(self.path_of(key), expected, _show(self.get(key)))
+        return value

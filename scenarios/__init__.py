@@ -1,0 +1,1 @@
+"""Bundled scenario files (installed as package data; the repository keeps them in scenarios/)."""
