@@ -73,7 +73,7 @@ class OrderResult:
     fills: list[Fill] = field(default_factory=list)
     remaining: int = 0
     resting: bool = False
-    removed_makers: list[tuple[int, Reason]] = field(default_factory=list)
+    removed_makers: tuple[tuple[int, Reason], ...] = ()
 
     @property
     def filled(self) -> int:
@@ -127,9 +127,11 @@ class Venue:
         self.instruments: dict[str, Instrument] = {i.symbol: i for i in config.instruments}
         self.books: dict[str, OrderBook] = {i.symbol: OrderBook(i.symbol) for i in config.instruments}
         self.assets = {a.symbol: a for a in config.assets}
-        self._instrument_index = {i.symbol: n for n, i in enumerate(config.instruments)}
+        self._listing = {i.symbol: (i, n, self.books[i.symbol]) for n, i in enumerate(config.instruments)}
         self._asset_index = {a.symbol: n for n, a in enumerate(config.assets)}
         self.ledger = Ledger(list(self.assets))
+        self._users: dict[str, Account] = {}
+        """User accounts only (the ledger also holds system accounts such as ``@fees``)."""
         self.gate: RiskGate = gate if gate is not None else AcceptAll()
         self.last_trade = LastTradePrices()
         self.external_prices = SettablePrices()
@@ -173,7 +175,7 @@ class Venue:
                     reason = Reason.DUPLICATE_ACCOUNT
         if reason is not None:
             return self._reject(reason)
-        self.ledger.open(account_id)
+        self._users[account_id] = self.ledger.open(account_id)
         return Result(True)
 
     def deposit(self, ts: int, account: str, asset: str, amount: int | str | Decimal) -> Result:
@@ -222,11 +224,10 @@ class Venue:
     def set_reference_price(self, ts: int, instrument: str, price: int | str) -> Result:
         """Push an external reference price (venues configured with ``reference_price = "external"``)."""
         _check_ts(ts)
-        inst = self.instruments.get(instrument) if type(instrument) is str else None
+        listing = self._listing.get(instrument) if type(instrument) is str else None
+        inst = listing[0] if listing is not None else None
         price = _raw(price)
-        self._write(
-            (Ev.SET_REFERENCE, ts, self._instrument_index[instrument] if inst else _raw(instrument), price)
-        )
+        self._write((Ev.SET_REFERENCE, ts, listing[1] if listing is not None else _raw(instrument), price))
         reason = self._stale(ts)
         ticks = None
         if reason is None:
@@ -266,9 +267,8 @@ class Venue:
         """
         if type(ts) is not int or ts < 0:
             _check_ts(ts)
-        accounts = self.ledger.accounts
-        acct = accounts.get(account) if type(account) is str and account[:1] != SYSTEM_PREFIX else None
-        inst = self.instruments.get(instrument) if type(instrument) is str else None
+        acct = self._users.get(account) if type(account) is str else None
+        listing = self._listing.get(instrument) if type(instrument) is str else None
         if type(size) is not int:
             size = _raw(size)
         if price is not None and type(price) is not int:
@@ -278,7 +278,7 @@ class Venue:
                 _SUBMIT,
                 ts,
                 acct.index if acct is not None else _raw(account),
-                self._instrument_index[instrument] if inst is not None else _raw(instrument),
+                listing[1] if listing is not None else _raw(instrument),
                 side if type(side) is Side else _raw(side),
                 order_type if type(order_type) is OrderType else _raw(order_type),
                 tif if type(tif) is TimeInForce else _raw(tif),
@@ -292,8 +292,9 @@ class Venue:
         self.now = ts
         if acct is None:
             return self._reject_order(Reason.UNKNOWN_ACCOUNT)
-        if inst is None:
+        if listing is None:
             return self._reject_order(Reason.UNKNOWN_INSTRUMENT)
+        inst, _, book = listing
         if type(side) is not Side:
             side = _enum(Side, side)
             if side is None:
@@ -351,7 +352,6 @@ class Venue:
         result = OrderResult(True, order_id=order_id)
         self._inst = inst
         self._result = result
-        book = self.books[inst.symbol]
         stop = match(book, order, self.gate, self._on_fill, self._on_maker_refused)
         remaining = order.remaining
         result.remaining = remaining
@@ -405,7 +405,7 @@ class Venue:
     def _on_maker_refused(self, maker: Order, reason: Reason) -> None:
         self._write((_ENDED, maker.order_id, reason, maker.remaining))
         assert self._result is not None
-        self._result.removed_makers.append((maker.order_id, reason))
+        self._result.removed_makers += ((maker.order_id, reason),)
 
     def cancel(self, ts: int, account: str, order_id: int) -> Result:
         """Cancel a resting order of ``account``; ``value`` is the size that was left."""
@@ -465,9 +465,7 @@ class Venue:
     # ---------------------------------------------------------------- helpers
 
     def _user_account(self, account: Any) -> Account | None:
-        if type(account) is not str or account.startswith(SYSTEM_PREFIX):
-            return None
-        return self.ledger.accounts.get(account)
+        return self._users.get(account) if type(account) is str else None
 
     def _stale(self, ts: int) -> Reason | None:
         if ts < self.now:

@@ -142,7 +142,7 @@ def test_refused_maker_removed_and_matching_goes_on() -> None:
     carol = venue.submit(2, "carol", "BTC-PERP", Side.SELL, 2, 101)
     before = {n: usdc(venue, n) for n in ("alice", "bob", "carol")}
     taker = venue.submit(3, "bob", "BTC-PERP", Side.BUY, 2, 101)
-    assert taker.removed_makers == [(1, Reason.MAKER_RISK_REFUSED)]
+    assert taker.removed_makers == ((1, Reason.MAKER_RISK_REFUSED),)
     assert [(f.maker_order_id, f.price, f.lots) for f in taker.fills] == [(carol.order_id, 101, 2)]
     assert usdc(venue, "alice") == before["alice"] and "BTC-PERP" not in venue.account("alice").positions
     assert venue.find_order(1) is None

@@ -1,0 +1,112 @@
+"""The ``exchange-sim`` command line.
+
+Commands:
+
+* ``exchange-sim demo [SCENARIO]``: a few accounts trading on the scenario's venue (the bundled
+  default scenario if none is given), with a printed summary and a journal in ``--out``;
+* ``exchange-sim validate SCENARIO``: check a scenario file and describe what it declares;
+* ``exchange-sim replay JOURNAL``: rebuild the state from a journal and check every output.
+
+User mistakes (a malformed scenario, a damaged journal) print one ``error:`` line on stderr,
+without a traceback, and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from exchange_sim import __version__
+from exchange_sim.demo import run_demo, summary_lines
+from exchange_sim.journal import JournalError
+from exchange_sim.replay import replay
+from exchange_sim.scenario import Scenario, ScenarioError, default_scenario_path, load_scenario
+
+EXIT_USER_ERROR = 2
+
+
+def _load(path: str | None) -> Scenario:
+    return load_scenario(path if path is not None else default_scenario_path())
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    scenario = _load(args.scenario)
+    if len(scenario.accounts) < 2:
+        raise ScenarioError(
+            scenario.source, "accounts", "at least two accounts for the demo (a maker, a trader)"
+        )
+    if args.steps < 1:
+        raise ValueError("--steps must be at least 1")
+    report = run_demo(scenario, Path(args.out), steps=args.steps, seed=args.seed)
+    print("\n".join(summary_lines(report, scenario)))
+    return 0 if report.replay_ok else 1
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    scenario = load_scenario(args.scenario)
+    print(f"{scenario.source}: ok: scenario {scenario.name!r}, seed {scenario.seed}")
+    for asset in scenario.venue.assets:
+        print(f"  asset {asset.symbol}: {asset.decimals} decimals")
+    for inst in scenario.venue.instruments:
+        expiry = f", expires at {inst.expiry_us} us" if inst.expiry_us is not None else ""
+        print(
+            f"  instrument {inst.symbol}: {inst.kind.value} on {inst.underlying}, tick {inst.format_price(1)}"
+            f" {inst.settlement_asset}, lot {inst.format_size(1)}, {inst.atoms_per_tick_per_lot} atoms per"
+            f" tick per lot, fees maker {inst.maker_fee_ppm} / taker {inst.taker_fee_ppm} ppm{expiry}"
+        )
+    for spec in scenario.accounts:
+        assets = {a.symbol: a for a in scenario.venue.assets}
+        funds = ", ".join(f"{assets[s].format(n)} {s}" for s, n in spec.balances) or "no funds"
+        print(f"  account {spec.id}: {funds}")
+    return 0
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    report = replay(args.journal)
+    if report.ok:
+        print(f"{args.journal}: ok: {report.events} events replayed, sha256 {report.digest}")
+        return 0
+    mismatch = report.mismatch
+    if mismatch is not None:
+        print(f"{args.journal}: MISMATCH at event {mismatch.index}")
+        print(f"  recorded: {mismatch.recorded}")
+        print(f"  replayed: {mismatch.replayed}")
+    else:
+        print(f"{args.journal}: digest differs: {report.digest} vs {report.replayed_digest}")
+    return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="exchange-sim", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"exchange-sim {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    demo = commands.add_parser("demo", help="run the venue demo on a scenario and print a summary")
+    demo.add_argument("scenario", nargs="?", help="scenario file (default: the bundled default scenario)")
+    demo.add_argument("--out", default="runs/demo", help="folder for the journal (default: runs/demo)")
+    demo.add_argument("--steps", type=int, default=2_000, help="number of demo actions (default: 2000)")
+    demo.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
+    demo.set_defaults(func=_cmd_demo)
+    validate = commands.add_parser("validate", help="check a scenario file")
+    validate.add_argument("scenario")
+    validate.set_defaults(func=_cmd_validate)
+    replay_cmd = commands.add_parser("replay", help="replay a journal and check its outputs")
+    replay_cmd.add_argument("journal")
+    replay_cmd.set_defaults(func=_cmd_replay)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (ScenarioError, JournalError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,85 @@
+"""The command line, end to end (in-process and as the installed console script).
+
+Behaviours verified:
+- ``demo`` runs the bundled default scenario, writes a journal that replays, prints a summary
+  saying money is conserved, and gives the same digest for the same seed;
+- ``--seed`` changes the run; ``validate`` describes a scenario; ``replay`` checks a journal;
+- a malformed scenario prints one ``error:`` line naming file and field, no traceback, exit 2;
+- a damaged journal is reported the same way.
+"""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from exchange_sim.cli import main
+from exchange_sim.journal import digest_of
+from exchange_sim.scenario import default_scenario_path
+
+
+def test_demo_default_scenario(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--out", str(tmp_path / "a"), "--steps", "300"]) == 0
+    out = capsys.readouterr().out
+    assert "scenario 'default'" in out
+    assert "money conserved (deposits - withdrawals = sum of balances, every asset): yes" in out
+    assert "positions net to zero in every instrument: yes" in out
+    assert "replay: ok" in out
+    journal = tmp_path / "a" / "journal.msgpack"
+    assert digest_of(journal.read_bytes()) in out
+    assert main(["demo", "--out", str(tmp_path / "b"), "--steps", "300"]) == 0
+    assert (tmp_path / "b" / "journal.msgpack").read_bytes() == journal.read_bytes()
+    assert main(["demo", "--out", str(tmp_path / "c"), "--steps", "300", "--seed", "8"]) == 0
+    assert (tmp_path / "c" / "journal.msgpack").read_bytes() != journal.read_bytes()
+    assert main(["replay", str(journal)]) == 0
+    assert "ok: " in capsys.readouterr().out
+
+
+def test_validate(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(default_scenario_path())]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "instrument BTC-PERP: perpetual on BTC, tick 0.5 USDC, lot 0.001, 500 atoms per tick per lot" in out
+    )
+    assert "account carol: 2500.75 USDC" in out
+
+
+def test_malformed_scenario_is_one_line_without_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        '[scenario]\nname = "x"\n[[assets]]\nsymbol = "USDC"\ndecimals = 6\n'
+        '[[instruments]]\nsymbol = "X"\nkind = "perpetual"\nunderlying = "X"\n'
+        'settlement_asset = "USDC"\ntick_size = 0.5\n'
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "exchange_sim.cli", "demo", str(bad), "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"error: {bad}: instruments[0].tick_size: expected")
+
+
+def test_damaged_journal_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--out", str(tmp_path), "--steps", "50"]) == 0
+    journal = tmp_path / "journal.msgpack"
+    journal.write_bytes(journal.read_bytes()[:-1])
+    capsys.readouterr()
+    assert main(["replay", str(journal)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: journal is truncated") and "at byte" in err
+    assert main(["replay", str(tmp_path / "missing.msgpack")]) == 2
+
+
+def test_console_script_installed() -> None:
+    script = Path(sys.executable).with_name("exchange-sim")
+    found = str(script) if script.exists() else shutil.which("exchange-sim")
+    assert found is not None, "the exchange-sim console script is not installed"
+    proc = subprocess.run([found, "--version"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0 and proc.stdout.startswith("exchange-sim ")
