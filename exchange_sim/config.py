@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from exchange_sim.instruments import Instrument
-from exchange_sim.units import Asset, UnitError
+from exchange_sim.units import Asset, UnitError, require_key
 
 
 class ReferenceSource(StrEnum):
@@ -51,7 +51,15 @@ class VenueConfig:
                 raise UnitError(f"{inst.symbol}: unknown settlement asset {inst.settlement_asset!r}")
             if asset.decimals != inst.settlement_decimals:
                 raise UnitError(f"{inst.symbol}: settlement decimals disagree with asset {asset.symbol}")
-        object.__setattr__(self, "reference_price", ReferenceSource(self.reference_price))
+        try:
+            reference = ReferenceSource(self.reference_price)
+        except (ValueError, TypeError):
+            raise UnitError(
+                f"reference_price must be {REFERENCE_PRICE_EXPECTED}, got {self.reference_price!r}",
+                field="reference_price",
+                expected=REFERENCE_PRICE_EXPECTED,
+            ) from None
+        object.__setattr__(self, "reference_price", reference)
 
     def asset(self, symbol: str) -> Asset:
         for asset in self.assets:
@@ -68,7 +76,36 @@ class VenueConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VenueConfig:
-        assets = tuple(Asset(a["symbol"], a["decimals"]) for a in data["assets"])
+        """Rebuild a configuration from :meth:`to_dict` output (e.g. a journal header).
+
+        Raises :class:`~exchange_sim.units.UnitError` (never ``KeyError`` or ``ValueError``) for a
+        missing key, an unknown settlement asset, a bad ``reference_price`` or any invalid value.
+        """
+        what = "venue configuration"
+        assets = tuple(
+            Asset(
+                require_key(a, "symbol", "asset configuration"),
+                require_key(a, "decimals", "asset configuration"),
+            )
+            for a in _sequence(require_key(data, "assets", what), "assets")
+        )
         by_symbol = {a.symbol: a for a in assets}
-        instruments = tuple(Instrument.from_config(i, by_symbol) for i in data["instruments"])
-        return cls(assets, instruments, ReferenceSource(data["reference_price"]))
+        instruments = tuple(
+            Instrument.from_config(i, by_symbol)
+            for i in _sequence(require_key(data, "instruments", what), "instruments")
+        )
+        return cls(assets, instruments, require_key(data, "reference_price", what))
+
+
+REFERENCE_PRICE_EXPECTED = " or ".join(repr(s.value) for s in ReferenceSource)
+"""A valid ``reference_price``, in words."""
+
+
+def _sequence(value: object, key: str) -> list[Any] | tuple[Any, ...]:
+    if not isinstance(value, list | tuple):
+        raise UnitError(
+            f"venue configuration {key} must be a list, got {type(value).__name__} {value!r}",
+            field=key,
+            expected="a list",
+        )
+    return value

@@ -15,6 +15,8 @@ contract: one tick on one lot is 0.5 x 0.001 = 0.0005 USDC = 500 atoms.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -27,11 +29,21 @@ from exchange_sim.units import (
     UnitError,
     format_fraction,
     parse_decimal,
+    require_key,
     to_units,
     validate_symbol,
 )
 
 Number = str | int | Decimal | Fraction
+
+FEE_RATE_EXPECTED = "an integer rate in ppm strictly between -1000000 and 1000000"
+"""A valid fee rate (maker or taker), in words: see :func:`validate_fee_rates`."""
+
+MARKET_BAND_EXPECTED = "an integer rate in ppm from 1 to 999999"
+"""A valid ``market_band_ppm``, in words."""
+
+KIND_EXPECTED = 'one of "perpetual", "future"'
+"""A valid instrument ``kind``, in words."""
 
 
 class InstrumentKind(StrEnum):
@@ -96,48 +108,75 @@ class Instrument:
     ) -> Instrument:
         """Validate and build an instrument. ``min_size`` is in contracts (default: one lot).
 
-        Raises :class:`~exchange_sim.units.UnitError` naming the field that is wrong.
+        Raises :class:`~exchange_sim.units.UnitError` naming the field that is wrong, in the message
+        and as ``field`` (the parameter's name; ``"atoms_per_tick_per_lot"`` for the rule over
+        tick, contract and lot size), with ``expected`` where the rule needs more words than
+        the message's.
         """
-        validate_symbol(symbol, "instrument symbol")
-        validate_symbol(underlying, f"{symbol} underlying")
+        validate_symbol(symbol, "instrument symbol", field="symbol")
+        validate_symbol(underlying, f"{symbol} underlying", field="underlying")
         try:
             kind = InstrumentKind(kind)
         except ValueError:
-            raise UnitError(f"{symbol} kind must be 'perpetual' or 'future', got {kind!r}") from None
-        tick = _positive(parse_decimal(tick_size), symbol, "tick_size")
-        contract = _positive(parse_decimal(contract_size), symbol, "contract_size")
-        lot = _positive(parse_decimal(lot_size), symbol, "lot_size")
-        apl = tick * contract * lot * 10**settlement.decimals
+            raise UnitError(
+                f"{symbol} kind must be 'perpetual' or 'future', got {kind!r}",
+                field="kind",
+                expected=KIND_EXPECTED,
+            ) from None
+        tick = _positive(tick_size, symbol, "tick_size")
+        contract = _positive(contract_size, symbol, "contract_size")
+        lot = _positive(lot_size, symbol, "lot_size")
+        per_tick_lot = tick * contract * lot
+        atom = Fraction(1, 10**settlement.decimals)
+        apl = per_tick_lot / atom
         if apl.denominator != 1:
             raise UnitError(
-                f"{symbol}: tick_size x contract_size x lot_size = {format_fraction(tick * contract * lot)}"
+                f"{symbol}: tick_size x contract_size x lot_size = {format_fraction(per_tick_lot)}"
                 f" {settlement.symbol} is smaller than one atom ({settlement.decimals} decimals);"
-                " use a larger tick or lot"
+                " use a larger tick or lot",
+                field="atoms_per_tick_per_lot",
+                expected=f"tick_size x contract_size x lot_size to be a whole number of {settlement.symbol}"
+                f" atoms (a multiple of {format_fraction(atom)}); use a larger tick or lot",
+                got=format_fraction(per_tick_lot),
             )
-        min_lots = 1 if min_size is None else to_units(min_size, lot, f"{symbol} min_size")
-        if min_lots < 1:
-            raise UnitError(f"{symbol} min_size must be at least one lot, got {min_size}")
-        for name, rate in (("maker_fee_ppm", maker_fee_ppm), ("taker_fee_ppm", taker_fee_ppm)):
-            if isinstance(rate, bool) or not isinstance(rate, int) or not -PPM < rate < PPM:
-                raise UnitError(f"{symbol} {name} must be an integer in (-1000000, 1000000), got {rate!r}")
-        if maker_fee_ppm + taker_fee_ppm < 0:
-            raise UnitError(
-                f"{symbol}: maker_fee_ppm + taker_fee_ppm must be >= 0 (the rebate may not exceed the"
-                f" taker fee), got {maker_fee_ppm} + {taker_fee_ppm}"
-            )
+        min_expected = (
+            "a positive decimal number of contracts that is a whole number of lots"
+            f" (a multiple of lot_size {format_fraction(lot)})"
+        )
+        if min_size is None:
+            min_lots = 1
+        else:
+            with _field("min_size", min_expected):
+                min_lots = to_units(min_size, lot, f"{symbol} min_size")
+            if min_lots < 1:
+                raise UnitError(
+                    f"{symbol} min_size must be at least one lot, got {min_size}",
+                    field="min_size",
+                    expected=min_expected,
+                )
+        validate_fee_rates(maker_fee_ppm, taker_fee_ppm, where=symbol)
         if (
             isinstance(market_band_ppm, bool)
             or not isinstance(market_band_ppm, int)
             or not 0 < market_band_ppm < PPM
         ):
             raise UnitError(
-                f"{symbol} market_band_ppm must be an integer in (0, 1000000), got {market_band_ppm!r}"
+                f"{symbol} market_band_ppm must be an integer in (0, 1000000), got {market_band_ppm!r}",
+                field="market_band_ppm",
+                expected=MARKET_BAND_EXPECTED,
             )
         if kind is InstrumentKind.FUTURE:
             if isinstance(expiry_us, bool) or not isinstance(expiry_us, int) or expiry_us <= 0:
-                raise UnitError(f"{symbol}: a future needs expiry_us, a positive integer, got {expiry_us!r}")
+                raise UnitError(
+                    f"{symbol}: a future needs expiry_us, a positive integer, got {expiry_us!r}",
+                    field="expiry_us",
+                )
         elif expiry_us is not None:
-            raise UnitError(f"{symbol}: a perpetual has no expiry, got expiry_us={expiry_us!r}")
+            raise UnitError(
+                f"{symbol}: a perpetual has no expiry, got expiry_us={expiry_us!r}",
+                field="expiry_us",
+                expected='no expiry on a perpetual (remove it, or set kind = "future")',
+            )
         return cls(
             symbol=symbol,
             kind=kind,
@@ -197,27 +236,94 @@ class Instrument:
 
     @classmethod
     def from_config(cls, data: dict[str, Any], assets: dict[str, Asset]) -> Instrument:
-        settlement = assets[data["settlement_asset"]]
-        inst = cls.create(
-            data["symbol"],
-            kind=data["kind"],
-            underlying=data["underlying"],
-            settlement=settlement,
-            tick_size=data["tick_size"],
-            contract_size=data["contract_size"],
-            lot_size=data["lot_size"],
-            min_size=data["min_size"],
-            maker_fee_ppm=data["maker_fee_ppm"],
-            taker_fee_ppm=data["taker_fee_ppm"],
-            market_band_ppm=data["market_band_ppm"],
-            expiry_us=data["expiry_us"],
-        )
+        """Rebuild an instrument from :meth:`to_config` output; ``assets`` by symbol.
+
+        Every key :meth:`to_config` writes is required (``atoms_per_tick_per_lot`` is checked when
+        present). Raises :class:`~exchange_sim.units.UnitError` with ``field`` set, never
+        ``KeyError``: for a missing key, an unknown settlement asset or an invalid value.
+        """
+        symbol = require_key(data, "symbol", "instrument configuration")
+        what = f"instrument configuration {symbol!r}"
+        values = {key: require_key(data, key, what) for key in _CONFIG_KEYS}
+        settlement_symbol = values.pop("settlement_asset")
+        settlement = assets.get(settlement_symbol) if isinstance(settlement_symbol, str) else None
+        if settlement is None:
+            known = ", ".join(assets) or "none"
+            raise UnitError(
+                f"{what}: unknown settlement asset {settlement_symbol!r} (known: {known})",
+                field="settlement_asset",
+                expected=f"a known asset ({known})",
+            )
+        inst = cls.create(symbol, settlement=settlement, **values)
         if inst.atoms_per_tick_per_lot != data.get("atoms_per_tick_per_lot", inst.atoms_per_tick_per_lot):
-            raise UnitError(f"{inst.symbol}: atoms_per_tick_per_lot in the configuration disagrees")
+            raise UnitError(
+                f"{inst.symbol}: atoms_per_tick_per_lot in the configuration disagrees:"
+                f" {data['atoms_per_tick_per_lot']!r} given, {inst.atoms_per_tick_per_lot} computed",
+                field="atoms_per_tick_per_lot",
+                expected=f"{inst.atoms_per_tick_per_lot} (tick_size x contract_size x lot_size in atoms)",
+                got=data["atoms_per_tick_per_lot"],
+            )
         return inst
 
 
-def _positive(value: Fraction, symbol: str, name: str) -> Fraction:
-    if value <= 0:
-        raise UnitError(f"{symbol} {name} must be positive, got {format_fraction(value)}")
-    return value
+_CONFIG_KEYS = (
+    "kind",
+    "underlying",
+    "settlement_asset",
+    "tick_size",
+    "contract_size",
+    "lot_size",
+    "min_size",
+    "maker_fee_ppm",
+    "taker_fee_ppm",
+    "market_band_ppm",
+    "expiry_us",
+)
+"""The keys :meth:`Instrument.from_config` requires besides ``symbol``."""
+
+
+def validate_fee_rates(
+    maker: int, taker: int, *, where: str, names: tuple[str, str] = ("maker_fee_ppm", "taker_fee_ppm")
+) -> None:
+    """Check a maker/taker fee pair: the one rule for fee schedules, wherever they are written.
+
+    Each rate is an integer in ppm strictly between -1000000 and 1000000, and
+    ``maker + taker >= 0`` (a maker rebate may not exceed the taker fee, so that no trade costs the
+    venue money). ``where`` prefixes the message; ``names`` are the two fields' names, used in the
+    message and as :attr:`UnitError.field` (the maker's for the sum rule).
+    """
+    for name, rate in zip(names, (maker, taker), strict=True):
+        if isinstance(rate, bool) or not isinstance(rate, int) or not -PPM < rate < PPM:
+            raise UnitError(
+                f"{where} {name} must be an integer in (-1000000, 1000000), got {rate!r}",
+                field=name,
+                expected=FEE_RATE_EXPECTED,
+            )
+    if maker + taker < 0:
+        m, t = names
+        raise UnitError(
+            f"{where}: {m} + {t} must be >= 0 (the rebate may not exceed the taker fee),"
+            f" got {maker} + {taker}",
+            field=m,
+            expected=f"{m} + {t} >= 0 (a maker rebate no larger than the taker fee), here {maker} + {taker}",
+        )
+
+
+def _positive(value: Number, symbol: str, name: str) -> Fraction:
+    with _field(name):
+        exact = parse_decimal(value)
+    if exact <= 0:
+        raise UnitError(f"{symbol} {name} must be positive, got {format_fraction(exact)}", field=name)
+    return exact
+
+
+@contextmanager
+def _field(name: str, expected: str | None = None) -> Iterator[None]:
+    """Set ``field`` (and ``expected``) on a UnitError from a units helper that does not know them."""
+    try:
+        yield
+    except UnitError as exc:
+        if exc.field is None:
+            exc.field = name
+            exc.expected = exc.expected or expected
+        raise

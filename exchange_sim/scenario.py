@@ -21,7 +21,10 @@ TOML floats (``0.1`` as a TOML float is a binary approximation, not one tenth).
 Extending the schema (margin, prices, agents, liquidation rule sets): add the new top-level key to
 ``_TOP_LEVEL_KEYS``, write a ``_read_<table>`` function with the ``_Table`` helpers below (they
 check types, reject unknown keys and produce field paths), and add a field with a default to
-:class:`Scenario` after the existing ones.
+:class:`Scenario` after the existing ones. The loader checks what reading TOML needs (types,
+floats, required and unknown keys, references between tables); the rules of a value belong to its
+validator (``Asset``, ``Instrument.create``, ``validate_fee_rates``), whose ``UnitError.field``
+:func:`_rule_error` turns into the field path, so no rule is written twice.
 """
 
 from __future__ import annotations
@@ -41,15 +44,20 @@ from pathlib import Path
 from typing import Any
 
 from exchange_sim.config import ReferenceSource, VenueConfig
-from exchange_sim.instruments import Instrument, InstrumentKind
+from exchange_sim.instruments import (
+    FEE_RATE_EXPECTED,
+    MARKET_BAND_EXPECTED,
+    Instrument,
+    InstrumentKind,
+    validate_fee_rates,
+)
 from exchange_sim.units import (
-    PPM,
+    DECIMALS_EXPECTED,
+    SYMBOL_EXPECTED,
     Asset,
     UnitError,
-    format_fraction,
     parse_decimal,
     seconds,
-    to_units,
     validate_symbol,
 )
 
@@ -189,9 +197,34 @@ _INSTRUMENT_KEYS = (
 )
 _ACCOUNT_KEYS = ("id", "balances")
 
-_SYMBOL_EXPECTED = "a symbol of letters, digits, '_', '.' or '-' starting with a letter or digit"
-_FEE_EXPECTED = "an integer rate in ppm strictly between -1000000 and 1000000"
-_MAX_DECIMALS = 18
+_EXPIRY_EXPECTED = 'a positive number of seconds of simulated time with at most 6 decimals, such as "86400"'
+
+
+def _positive_expected(example: str) -> str:
+    return f'a positive decimal string such as "{example}"'
+
+
+# What a valid value of each [[instruments]] key looks like, in words: for errors the loader finds
+# (wrong type, a float) and for rule errors from Instrument.create that come without a phrase.
+_INSTRUMENT_EXPECTED = {
+    "tick_size": _positive_expected("0.5"),
+    "contract_size": _positive_expected("1"),
+    "lot_size": _positive_expected("0.001"),
+    "min_size": _positive_expected("0.001"),
+    "maker_fee_ppm": FEE_RATE_EXPECTED,
+    "taker_fee_ppm": FEE_RATE_EXPECTED,
+    "market_band_ppm": MARKET_BAND_EXPECTED,
+    "expiry": _EXPIRY_EXPECTED,
+}
+_DECIMAL_KEYS = ("tick_size", "contract_size", "lot_size", "min_size")
+
+# A fee a table does not set comes from [fees] (or its default): a fee rule that fails on it is
+# reported on the other fee of the pair, which the table does set.
+_FEE_PARTNER = {"maker_fee_ppm": "taker_fee_ppm", "maker_ppm": "taker_ppm"}
+_FEE_PARTNER.update({v: k for k, v in _FEE_PARTNER.items()})
+
+# A validator's field -> the key it is read from, where they differ (expiry is read in seconds).
+_KEY_OF_FIELD = {"expiry_us": "expiry"}
 
 
 def _read_scenario(data: dict[str, Any], source: str) -> Scenario:
@@ -214,7 +247,7 @@ def _read_scenario(data: dict[str, Any], source: str) -> Scenario:
 
     try:
         venue = VenueConfig(tuple(assets.values()), instruments, ReferenceSource(reference))
-    except (UnitError, ValueError) as exc:  # pragma: no cover - every cause is checked above
+    except UnitError as exc:  # pragma: no cover - every cause is checked above
         raise _Invalid("", f"a consistent venue configuration ({exc})") from None
     return Scenario(
         name=name, description=description, seed=seed, venue=venue, accounts=accounts, source=source
@@ -229,15 +262,12 @@ class _FeeDefaults:
 
 def _read_fees(table: _Table) -> _FeeDefaults:
     table.reject_unknown(_FEES_KEYS)
-    maker = table.integer("maker_ppm", _FEE_EXPECTED, low=-PPM + 1, high=PPM - 1, default=0)
-    taker = table.integer("taker_ppm", _FEE_EXPECTED, low=-PPM + 1, high=PPM - 1, default=0)
-    if maker + taker < 0:
-        raise _Invalid(
-            table.path_of("maker_ppm"),
-            "maker_ppm + taker_ppm >= 0 (a maker rebate no larger than the taker fee),"
-            f" here {maker} + {taker}",
-            _show(maker),
-        )
+    maker = table.integer("maker_ppm", FEE_RATE_EXPECTED, default=0)
+    taker = table.integer("taker_ppm", FEE_RATE_EXPECTED, default=0)
+    try:
+        validate_fee_rates(maker, taker, where="[fees]", names=("maker_ppm", "taker_ppm"))
+    except UnitError as exc:
+        raise _rule_error(table, exc, _FEES_KEYS, "a valid fee schedule") from None
     return _FeeDefaults(maker, taker)
 
 
@@ -254,15 +284,11 @@ def _read_assets(top: _Table) -> dict[str, Asset]:
                 _show(symbol),
             )
         first_index[symbol] = index
-        decimals = table.integer(
-            "decimals",
-            f"an integer number of decimals from 0 to {_MAX_DECIMALS}",
-            low=0,
-            high=_MAX_DECIMALS,
-            required=True,
-        )
-        with _unit_errors(table.path, "a valid asset"):
+        decimals = table.integer("decimals", DECIMALS_EXPECTED, required=True)
+        try:
             assets[symbol] = Asset(symbol, decimals)
+        except UnitError as exc:
+            raise _rule_error(table, exc, _ASSET_KEYS, "a valid asset") from None
     return assets
 
 
@@ -279,7 +305,7 @@ def _read_instruments(top: _Table, assets: dict[str, Asset], fees: _FeeDefaults)
                 _show(symbol),
             )
         first_index[symbol] = index
-        kind = InstrumentKind(table.choice("kind", [k.value for k in InstrumentKind], required=True))
+        kind = table.choice("kind", [k.value for k in InstrumentKind], required=True)
         underlying = table.symbol("underlying")
         settlement_symbol = table.symbol("settlement_asset")
         settlement = assets.get(settlement_symbol)
@@ -289,83 +315,36 @@ def _read_instruments(top: _Table, assets: dict[str, Asset], fees: _FeeDefaults)
                 f"an asset declared in [[assets]] ({_listing(assets)})",
                 _show(settlement_symbol),
             )
-        tick = table.positive_decimal("tick_size", _positive_expected("0.5"), required=True)
-        contract = table.positive_decimal("contract_size", _positive_expected("1"), default=Fraction(1))
-        lot = table.positive_decimal("lot_size", _positive_expected("0.001"), default=Fraction(1))
-        per_tick_lot = tick * contract * lot
-        atom = Fraction(1, 10**settlement.decimals)
-        if (per_tick_lot / atom).denominator != 1:
-            raise _Invalid(
-                table.path,
-                f"tick_size x contract_size x lot_size to be a whole number of {settlement.symbol} atoms"
-                f" (a multiple of {format_fraction(atom)}); use a larger tick or lot",
-                _show(format_fraction(per_tick_lot)),
-            )
-        min_size = table.positive_decimal("min_size", _positive_expected("0.001"), default=lot)
-        with _unit_errors(
-            table.path_of("min_size"),
-            f"a whole number of lots (a multiple of lot_size {format_fraction(lot)} contracts)",
-            _show(table.get("min_size")),
-        ):
-            to_units(min_size, lot)
-        maker = table.integer(
-            "maker_fee_ppm", _FEE_EXPECTED, low=-PPM + 1, high=PPM - 1, default=fees.maker_ppm
-        )
-        taker = table.integer(
-            "taker_fee_ppm", _FEE_EXPECTED, low=-PPM + 1, high=PPM - 1, default=fees.taker_ppm
-        )
-        if maker + taker < 0:
-            key = "maker_fee_ppm" if table.has("maker_fee_ppm") else "taker_fee_ppm"
-            raise _Invalid(
-                table.path_of(key),
-                "maker_fee_ppm + taker_fee_ppm >= 0 (a maker rebate no larger than the taker fee),"
-                f" here {maker} + {taker}",
-                _show(table.get(key)),
-            )
-        band = table.integer(
-            "market_band_ppm", "an integer rate in ppm from 1 to 999999", low=1, high=PPM - 1, default=50_000
-        )
-        expiry_us = _read_expiry(table, kind)
-        with _unit_errors(table.path, "a valid instrument"):
+        # Read what the table sets (types only); Instrument.create checks the rules and supplies
+        # the defaults, except the fees, whose defaults come from [fees].
+        fields: dict[str, Any] = {}
+        for key in _DECIMAL_KEYS:
+            value = table.decimal(key, _INSTRUMENT_EXPECTED[key], required=key == "tick_size")
+            if value is not _MISSING:
+                fields[key] = value
+        fields["maker_fee_ppm"] = table.integer("maker_fee_ppm", FEE_RATE_EXPECTED, default=fees.maker_ppm)
+        fields["taker_fee_ppm"] = table.integer("taker_fee_ppm", FEE_RATE_EXPECTED, default=fees.taker_ppm)
+        if table.has("market_band_ppm"):
+            fields["market_band_ppm"] = table.integer("market_band_ppm", MARKET_BAND_EXPECTED)
+        if table.has("expiry"):
+            expiry = table.decimal("expiry", _EXPIRY_EXPECTED, required=True)
+            with _unit_errors(table.path_of("expiry"), _EXPIRY_EXPECTED, _show(table.get("expiry"))):
+                fields["expiry_us"] = seconds(expiry)
+        try:
             instrument = Instrument.create(
-                symbol,
-                kind=kind,
-                underlying=underlying,
-                settlement=settlement,
-                tick_size=tick,
-                contract_size=contract,
-                lot_size=lot,
-                min_size=min_size,
-                maker_fee_ppm=maker,
-                taker_fee_ppm=taker,
-                market_band_ppm=band,
-                expiry_us=expiry_us,
+                symbol, kind=kind, underlying=underlying, settlement=settlement, **fields
             )
+        except UnitError as exc:
+            raise _rule_error(
+                table,
+                exc,
+                _INSTRUMENT_KEYS,
+                "a valid instrument",
+                _INSTRUMENT_EXPECTED,
+                f"required for a {kind}",
+            ) from None
         instruments.append(instrument)
     return tuple(instruments)
-
-
-def _positive_expected(example: str) -> str:
-    return f'a positive decimal string such as "{example}"'
-
-
-_EXPIRY_EXPECTED = 'a positive number of seconds of simulated time with at most 6 decimals, such as "86400"'
-
-
-def _read_expiry(table: _Table, kind: InstrumentKind) -> int | None:
-    if kind is InstrumentKind.PERPETUAL:
-        if table.has("expiry"):
-            raise _Invalid(
-                table.path_of("expiry"),
-                'no expiry on a perpetual (remove it, or set kind = "future")',
-                _show(table.get("expiry")),
-            )
-        return None
-    if not table.has("expiry"):
-        raise _Invalid(table.path_of("expiry"), f"{_EXPIRY_EXPECTED} (required for a future, missing)")
-    value = table.positive_decimal("expiry", _EXPIRY_EXPECTED, required=True)
-    with _unit_errors(table.path_of("expiry"), _EXPIRY_EXPECTED, _show(table.get("expiry"))):
-        return seconds(value)
 
 
 def _read_accounts(top: _Table, assets: dict[str, Asset]) -> tuple[AccountSpec, ...]:
@@ -426,6 +405,37 @@ def _show(value: object) -> str:
 
 def _listing(assets: dict[str, Asset]) -> str:
     return "one of " + ", ".join(assets) if assets else "none are declared"
+
+
+def _rule_error(
+    table: _Table,
+    exc: UnitError,
+    keys: tuple[str, ...],
+    what: str,
+    phrases: dict[str, str] | None = None,
+    required_for: str = "required",
+) -> _Invalid:
+    """Point a UnitError from a shared validator (Asset, Instrument.create, ...) at ``table``'s key.
+
+    The error's ``field`` is the key (see ``_KEY_OF_FIELD`` for the exceptions); a field that is
+    not one of ``keys`` (``atoms_per_tick_per_lot``, a rule over three keys) names the
+    table itself (``instruments[0]``). A fee the table does not set is reported on its partner
+    (see ``_FEE_PARTNER``), any other unset key as missing, ``required_for`` saying why. The
+    expectation is the validator's phrase, else ``phrases[key]`` (the loader's words for the key).
+    """
+    phrases = phrases or {}
+    key = _KEY_OF_FIELD.get(exc.field or "", exc.field)
+    if key in _FEE_PARTNER and key not in table.data:
+        key = _FEE_PARTNER[key] if _FEE_PARTNER[key] in table.data else None
+    if key is None or key not in keys:
+        return _Invalid(
+            table.path, exc.expected or f"{what} ({exc})", None if exc.got is None else _show(exc.got)
+        )
+    if not table.has(key):
+        phrase = phrases.get(key) or exc.expected or f"a valid {key}"
+        return _Invalid(table.path_of(key), f"{phrase} ({required_for}, missing)")
+    expected = exc.expected or phrases.get(key) or f"a valid {key} ({exc})"
+    return _Invalid(table.path_of(key), expected, _show(table.get(key)))
 
 
 @contextmanager
@@ -535,11 +545,11 @@ class _Table:
         return value
 
     def symbol(self, key: str) -> str:
-        value = self._value(key, _SYMBOL_EXPECTED, required=True)
+        value = self._value(key, SYMBOL_EXPECTED, required=True)
         try:
             return validate_symbol(value, key)
         except UnitError:
-            raise _Invalid(self.path_of(key), _SYMBOL_EXPECTED, _show(value)) from None
+            raise _Invalid(self.path_of(key), SYMBOL_EXPECTED, _show(value)) from None
 
     def choice(self, key: str, options: list[str], default: str = "", *, required: bool = False) -> str:
         expected = "one of " + ", ".join(f'"{o}"' for o in options)
@@ -585,11 +595,3 @@ class _Table:
             return parse_decimal(value)
         except UnitError:
             raise _Invalid(self.path_of(key), expected, _show(value)) from None
-
-    def positive_decimal(
-        self, key: str, expected: str, *, default: Fraction = _MISSING, required: bool = False
-    ) -> Fraction:
-        value = self.decimal(key, expected, default=default, required=required)
-        if value <= 0:
-            raise _Invalid(self.path_of(key), expected, _show(self.get(key)))
-        return value

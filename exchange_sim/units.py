@@ -20,9 +20,11 @@ exact: the only rounding is the one its name says.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
 
 US_PER_SECOND = 1_000_000
 """Simulated time is integer microseconds."""
@@ -34,8 +36,43 @@ _DECIMAL_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
 _SYMBOL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
+MAX_DECIMALS = 18
+"""An asset has 0 to ``MAX_DECIMALS`` decimals."""
+
+DECIMALS_EXPECTED = f"an integer number of decimals from 0 to {MAX_DECIMALS}"
+"""What :class:`Asset` accepts as ``decimals``, in words (for error messages)."""
+
+
 class UnitError(ValueError):
-    """A value cannot be expressed exactly in the requested unit."""
+    """A value cannot be expressed exactly in the requested unit, or breaks a validation rule.
+
+    ``str(err)`` is a complete, human-readable sentence. Validators of named fields
+    (:class:`Asset`, :meth:`exchange_sim.instruments.Instrument.create`, the configuration readers)
+    also say *where* the problem is, so that a caller such as the scenario loader can point at its
+    own input without repeating the rule:
+
+    Attributes:
+        field: the key of the offending field (``"tick_size"``, ``"min_size"``,
+            ``"maker_fee_ppm"``, ``"expiry_us"``, ...), or ``None`` when no field was named.
+            A rule over several fields names the derived quantity (``"atoms_per_tick_per_lot"``).
+        expected: what a valid value is, as a phrase that reads after "expected" (``"an integer
+            rate in ppm from 1 to 999999"``), or ``None`` when the message says all there is.
+        got: the offending value when it is not the field's own input (a rule over several
+            fields reports the derived value here), else ``None``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        expected: str | None = None,
+        got: object = None,
+    ) -> None:
+        super().__init__(message)
+        self.field = field
+        self.expected = expected
+        self.got = got
 
 
 def parse_decimal(value: str | int | Decimal | Fraction) -> Fraction:
@@ -149,14 +186,38 @@ def seconds(value: str | int | Decimal | Fraction) -> int:
     return to_units(value, Fraction(1, US_PER_SECOND), "time")
 
 
-def validate_symbol(symbol: object, what: str) -> str:
-    """Check an identifier (asset, instrument or account id): letters, digits, ``_ . -``."""
+SYMBOL_EXPECTED = "a symbol of letters, digits, '_', '.' or '-' starting with a letter or digit"
+"""What :func:`validate_symbol` accepts, in words (for error messages)."""
+
+
+def validate_symbol(symbol: object, what: str, *, field: str | None = None) -> str:
+    """Check an identifier (asset, instrument or account id): letters, digits, ``_ . -``.
+
+    ``field`` is set on the :class:`UnitError` raised for a bad symbol.
+    """
     if not isinstance(symbol, str) or not _SYMBOL_RE.match(symbol):
         raise UnitError(
             f"{what} must be a non-empty string of letters, digits, '_', '.' or '-' "
-            f"starting with a letter or digit, got {symbol!r}"
+            f"starting with a letter or digit, got {symbol!r}",
+            field=field,
+            expected=SYMBOL_EXPECTED,
         )
     return symbol
+
+
+def require_key(data: object, key: str, what: str) -> Any:
+    """``data[key]`` for a configuration mapping, or :class:`UnitError` (``field=key``) naming ``what``.
+
+    For readers of stored configuration (journal headers): a missing key or a value that is not a
+    mapping is a :class:`UnitError`, never a ``KeyError`` or ``TypeError``.
+    """
+    if not isinstance(data, Mapping):
+        raise UnitError(f"{what} must be a mapping, got {type(data).__name__} {data!r}")
+    if key not in data:
+        raise UnitError(
+            f"{what} is missing {key!r}", field=key, expected=f"a value for {key} (required, missing)"
+        )
+    return data[key]
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,11 +232,19 @@ class Asset:
     decimals: int
 
     def __post_init__(self) -> None:
-        validate_symbol(self.symbol, "asset symbol")
+        validate_symbol(self.symbol, "asset symbol", field="symbol")
         if isinstance(self.decimals, bool) or not isinstance(self.decimals, int):
-            raise UnitError(f"asset {self.symbol} decimals must be an integer, got {self.decimals!r}")
-        if not 0 <= self.decimals <= 18:
-            raise UnitError(f"asset {self.symbol} decimals must be 0..18, got {self.decimals}")
+            raise UnitError(
+                f"asset {self.symbol} decimals must be an integer, got {self.decimals!r}",
+                field="decimals",
+                expected=DECIMALS_EXPECTED,
+            )
+        if not 0 <= self.decimals <= MAX_DECIMALS:
+            raise UnitError(
+                f"asset {self.symbol} decimals must be 0..{MAX_DECIMALS}, got {self.decimals}",
+                field="decimals",
+                expected=DECIMALS_EXPECTED,
+            )
 
     def atoms(self, amount: str | int | Decimal | Fraction) -> int:
         """Whole units -> atoms, exactly (raises :class:`UnitError` for sub-atom amounts)."""

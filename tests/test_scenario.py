@@ -19,6 +19,9 @@ Behaviours verified:
   are expected, unknown keys (with a suggestion), bad and non-positive decimals, off-unit amounts
   and times, duplicate asset / instrument / account ids, unknown assets, a future without an
   expiry and a perpetual with one, fee and band limits, tick x lot smaller than one atom.
+* The instrument rules are Instrument.create's (the loader does not repeat them): its errors are
+  reported on the key they are about, a fee rule failing on a fee from ``[fees]`` on the fee the
+  table sets, and a rule over several keys on the table.
 """
 
 from __future__ import annotations
@@ -275,6 +278,13 @@ ERROR_CASES = [
         "0.5",
     ),
     (
+        "fees-taker-below-default-maker",
+        SCENARIO + table("[fees]", taker_ppm="-5"),
+        "fees.taker_ppm",
+        "maker_ppm + taker_ppm >= 0 (a maker rebate no larger than the taker fee), here 0 + -5",
+        "-5",
+    ),
+    (
         "fees-rebate-exceeds-taker",
         SCENARIO + table("[fees]", maker_ppm="-600", taker_ppm="500"),
         "fees.maker_ppm",
@@ -468,6 +478,20 @@ ERROR_CASES = [
         "'0.0000005'",
     ),
     (
+        "contract-times-tick-times-lot-below-one-atom",
+        valid(instrument(contract_size='"0.0001"')),
+        "instruments[0]",
+        "tick_size x contract_size x lot_size to be a whole number of USDC atoms",
+        "'0.00000005'",
+    ),
+    (
+        "min-size-below-one-lot",
+        valid(instrument(min_size='"0.0005"')),
+        "instruments[0].min_size",
+        "a multiple of lot_size 0.001",
+        "'0.0005'",
+    ),
+    (
         "min-size-off-lot",
         valid(instrument(min_size='"0.0015"')),
         "instruments[0].min_size",
@@ -503,6 +527,27 @@ ERROR_CASES = [
         "50",
     ),
     (
+        "taker-fee-out-of-range",
+        valid(instrument(taker_fee_ppm="-1000000")),
+        "instruments[0].taker_fee_ppm",
+        "strictly between -1000000 and 1000000",
+        "-1000000",
+    ),
+    (
+        "band-too-large",
+        valid(instrument(market_band_ppm="1000000")),
+        "instruments[0].market_band_ppm",
+        "from 1 to 999999",
+        "1000000",
+    ),
+    (
+        "band-float",
+        valid(instrument(market_band_ppm="0.5")),
+        "instruments[0].market_band_ppm",
+        "from 1 to 999999",
+        "0.5",
+    ),
+    (
         "band-zero",
         valid(instrument(market_band_ppm="0")),
         "instruments[0].market_band_ppm",
@@ -536,6 +581,13 @@ ERROR_CASES = [
         "instruments[0].expiry",
         "a positive number of seconds",
         "-5",
+    ),
+    (
+        "expiry-zero",
+        valid(future(expiry='"0"')),
+        "instruments[0].expiry",
+        "a positive number of seconds",
+        "'0'",
     ),
     (
         "expiry-float",

@@ -5,9 +5,12 @@ Behaviours verified:
 - amounts convert to atoms exactly and sub-atom amounts are refused;
 - a charge rounds up (against the account) and a receipt rounds down, for both signs;
 - seconds convert to integer microseconds;
-- formatting inverts parsing.
+- formatting inverts parsing;
+- UnitError keeps its message as ``str`` and carries optional field / expected / got (also
+  through pickling); Asset and validate_symbol name the field; require_key raises UnitError.
 """
 
+import pickle
 from decimal import Decimal
 from fractions import Fraction
 
@@ -16,6 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exchange_sim.units import (
+    DECIMALS_EXPECTED,
     Asset,
     UnitError,
     charge_ppm,
@@ -23,9 +27,11 @@ from exchange_sim.units import (
     format_fraction,
     parse_decimal,
     receive_ppm,
+    require_key,
     seconds,
     to_atoms,
     to_units,
+    validate_symbol,
 )
 
 
@@ -96,3 +102,46 @@ def test_format_fraction() -> None:
 def test_asset_decimals_validated(decimals: object) -> None:
     with pytest.raises(UnitError):
         Asset("X", decimals)  # type: ignore[arg-type]
+
+
+def test_unit_error_structure() -> None:
+    plain = UnitError("price 1.25 is not a multiple of 0.5")
+    assert isinstance(plain, ValueError)
+    assert str(plain) == "price 1.25 is not a multiple of 0.5"
+    assert (plain.field, plain.expected, plain.got) == (None, None, None)
+    err = UnitError("X tick_size must be positive, got 0", field="tick_size", expected="more", got="0")
+    assert str(err) == "X tick_size must be positive, got 0"
+    assert err.args == ("X tick_size must be positive, got 0",)
+    again = pickle.loads(pickle.dumps(err))
+    assert (str(again), again.field, again.expected, again.got) == (str(err), "tick_size", "more", "0")
+
+
+def test_asset_errors_name_the_field() -> None:
+    with pytest.raises(UnitError, match=r"decimals must be 0\.\.18") as info:
+        Asset("X", 19)
+    assert (info.value.field, info.value.expected) == ("decimals", DECIMALS_EXPECTED)
+    with pytest.raises(UnitError, match="must be an integer") as info:
+        Asset("X", True)  # type: ignore[arg-type]
+    assert info.value.field == "decimals"
+    with pytest.raises(UnitError, match="asset symbol") as info:
+        Asset("U SD", 6)
+    assert info.value.field == "symbol"
+
+
+def test_validate_symbol_field_is_optional() -> None:
+    assert validate_symbol("BTC-PERP", "symbol") == "BTC-PERP"
+    with pytest.raises(UnitError) as info:
+        validate_symbol("", "account id")
+    assert info.value.field is None
+    with pytest.raises(UnitError) as info:
+        validate_symbol(7, "account id", field="id")
+    assert info.value.field == "id"
+
+
+def test_require_key() -> None:
+    assert require_key({"a": 1}, "a", "thing") == 1
+    with pytest.raises(UnitError, match="thing is missing 'b'") as info:
+        require_key({"a": 1}, "b", "thing")
+    assert info.value.field == "b"
+    with pytest.raises(UnitError, match="thing must be a mapping, got list"):
+        require_key(["a"], "a", "thing")
