@@ -169,8 +169,15 @@ def loads_scenario(text: str, source: str = STRING_SOURCE) -> Scenario:
 
 
 def default_scenario_path() -> Path:
-    """Path of the bundled default scenario (package data ``exchange_sim.scenarios/default.toml``)."""
-    resource = files("exchange_sim.scenarios") / "default.toml"
+    """Path of the bundled default scenario (package data ``exchange_sim.scenarios/default.toml``).
+
+    In a source checkout that shadows a regular (non-editable) install, the package data is not
+    importable; the repository's ``scenarios/`` folder is used instead.
+    """
+    try:
+        resource = files("exchange_sim.scenarios") / "default.toml"
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "scenarios" / "default.toml"
     return resource if isinstance(resource, Path) else Path(str(resource))
 
 
