@@ -284,13 +284,7 @@ def _read_assets(top: _Table) -> dict[str, Asset]:
     for index, table in top.array_of_tables("assets"):
         table.reject_unknown(_ASSET_KEYS)
         symbol = table.symbol("symbol")
-        if symbol in first_index:
-            raise _Invalid(
-                table.path_of("symbol"),
-                f"a unique asset symbol (assets[{first_index[symbol]}] already declares it)",
-                _show(symbol),
-            )
-        first_index[symbol] = index
+        _claim(first_index, symbol, index, table, "symbol", "asset symbol", "assets")
         decimals = table.integer("decimals", DECIMALS_EXPECTED, required=True)
         try:
             assets[symbol] = Asset(symbol, decimals)
@@ -305,13 +299,7 @@ def _read_instruments(top: _Table, assets: dict[str, Asset], fees: _FeeDefaults)
     for index, table in top.array_of_tables("instruments"):
         table.reject_unknown(_INSTRUMENT_KEYS)
         symbol = table.symbol("symbol")
-        if symbol in first_index:
-            raise _Invalid(
-                table.path_of("symbol"),
-                f"a unique instrument symbol (instruments[{first_index[symbol]}] already declares it)",
-                _show(symbol),
-            )
-        first_index[symbol] = index
+        _claim(first_index, symbol, index, table, "symbol", "instrument symbol", "instruments")
         kind = table.choice("kind", [k.value for k in InstrumentKind], required=True)
         underlying = table.symbol("underlying")
         settlement_symbol = table.symbol("settlement_asset")
@@ -360,13 +348,7 @@ def _read_accounts(top: _Table, assets: dict[str, Asset]) -> tuple[AccountSpec, 
     for index, table in top.array_of_tables("accounts"):
         table.reject_unknown(_ACCOUNT_KEYS)
         account_id = table.symbol("id")
-        if account_id in first_index:
-            raise _Invalid(
-                table.path_of("id"),
-                f"a unique account id (accounts[{first_index[account_id]}] already uses it)",
-                _show(account_id),
-            )
-        first_index[account_id] = index
+        _claim(first_index, account_id, index, table, "id", "account id", "accounts", verb="uses")
         balances_table = table.table("balances", expected='a table of amounts such as { USDC = "10000" }')
         balances: list[tuple[str, int]] = []
         for key in balances_table:
@@ -388,6 +370,27 @@ def _read_accounts(top: _Table, assets: dict[str, Asset]) -> tuple[AccountSpec, 
 
 
 # reading helpers ------------------------------------------------------------------------------
+
+
+def _claim(
+    first_index: dict[str, int],
+    name: str,
+    index: int,
+    table: _Table,
+    key: str,
+    noun: str,
+    array: str,
+    verb: str = "declares",
+) -> None:
+    """Record that ``array[index]`` uses ``name``; a second use is an error naming the first."""
+    if name in first_index:
+        raise _Invalid(
+            table.path_of(key),
+            f"a unique {noun} ({array}[{first_index[name]}] already {verb} it)",
+            _show(name),
+        )
+    first_index[name] = index
+
 
 _MISSING: Any = object()
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
