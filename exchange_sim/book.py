@@ -46,10 +46,11 @@ class Level:
 class OrderBook:
     """Resting orders of one instrument. See the module docstring for structure and costs."""
 
-    __slots__ = ("ask_prices", "asks", "bid_prices", "bids", "orders", "symbol")
+    __slots__ = ("ask_prices", "asks", "bid_prices", "bids", "next_seq", "orders", "symbol")
 
     def __init__(self, symbol: str) -> None:
         self.symbol = symbol
+        self.next_seq = 1
         self.bids: dict[int, Level] = {}
         self.asks: dict[int, Level] = {}
         self.bid_prices: SortedList = SortedList()
@@ -92,7 +93,13 @@ class OrderBook:
     # mutation ------------------------------------------------------------------------------
 
     def add(self, order: Order) -> None:
-        """Rest ``order`` at the back of its price level. Its id must be new to this book."""
+        """Rest ``order`` at the back of its price level, with the next time-priority ``seq``.
+
+        Its id must not be resting already. Re-adding a removed order (an amend that loses
+        priority) puts it behind every order now at that price.
+        """
+        order.seq = self.next_seq
+        self.next_seq += 1
         if order.side is Side.BUY:
             levels, prices = self.bids, self.bid_prices
         else:
@@ -171,7 +178,7 @@ class OrderBook:
                     assert self.orders.get(order.order_id) is order, f"unindexed order {order.order_id}"
                     assert order.order_id not in seen
                     if prev is not None:
-                        assert prev.order_id < order.order_id, "time priority broken"
+                        assert prev.seq < order.seq, "time priority broken"
                     seen.add(order.order_id)
                     prev = order
         assert seen == set(self.orders), f"{self.symbol}: index holds orders not in levels"

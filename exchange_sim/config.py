@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from exchange_sim.instruments import Instrument
+from exchange_sim.orders import SelfTrade
 from exchange_sim.units import Asset, UnitError, require_key
 
 
@@ -33,6 +34,8 @@ class VenueConfig:
     assets: tuple[Asset, ...]
     instruments: tuple[Instrument, ...]
     reference_price: ReferenceSource = ReferenceSource.LAST_TRADE
+    self_trade_prevention: SelfTrade = SelfTrade.CANCEL_TAKER
+    """The venue's default self-trade prevention mode (accounts and orders may override it)."""
 
     def __post_init__(self) -> None:
         seen: set[str] = set()
@@ -51,6 +54,22 @@ class VenueConfig:
                 raise UnitError(f"{inst.symbol}: unknown settlement asset {inst.settlement_asset!r}")
             if asset.decimals != inst.settlement_decimals:
                 raise UnitError(f"{inst.symbol}: settlement decimals disagree with asset {asset.symbol}")
+            if inst.is_spot and inst.underlying not in by_symbol:
+                raise UnitError(
+                    f"{inst.symbol}: spot base asset {inst.underlying!r} is not listed",
+                    field="underlying",
+                    expected="a listed asset",
+                )
+        try:
+            stp = SelfTrade(self.self_trade_prevention)
+        except (ValueError, TypeError):
+            raise UnitError(
+                f"self_trade_prevention must be one of {SELF_TRADE_EXPECTED},"
+                f" got {self.self_trade_prevention!r}",
+                field="self_trade_prevention",
+                expected=SELF_TRADE_EXPECTED,
+            ) from None
+        object.__setattr__(self, "self_trade_prevention", stp)
         try:
             reference = ReferenceSource(self.reference_price)
         except (ValueError, TypeError):
@@ -72,6 +91,7 @@ class VenueConfig:
             "assets": [{"symbol": a.symbol, "decimals": a.decimals} for a in self.assets],
             "instruments": [i.to_config() for i in self.instruments],
             "reference_price": self.reference_price.value,
+            "self_trade_prevention": self.self_trade_prevention.name.lower(),
         }
 
     @classmethod
@@ -94,7 +114,27 @@ class VenueConfig:
             Instrument.from_config(i, by_symbol)
             for i in _sequence(require_key(data, "instruments", what), "instruments")
         )
-        return cls(assets, instruments, require_key(data, "reference_price", what))
+        return cls(
+            assets,
+            instruments,
+            require_key(data, "reference_price", what),
+            self_trade_from_name(require_key(data, "self_trade_prevention", what)),
+        )
+
+
+SELF_TRADE_EXPECTED = ", ".join(repr(m.name.lower()) for m in SelfTrade)
+"""Valid self-trade prevention modes, in words (as scenario files and the journal header write them)."""
+
+
+def self_trade_from_name(name: object) -> SelfTrade:
+    """``"cancel_taker"`` -> :attr:`SelfTrade.CANCEL_TAKER` (UnitError for anything else)."""
+    if isinstance(name, str) and name.upper() in SelfTrade.__members__:
+        return SelfTrade[name.upper()]
+    raise UnitError(
+        f"self_trade_prevention must be one of {SELF_TRADE_EXPECTED}, got {name!r}",
+        field="self_trade_prevention",
+        expected=SELF_TRADE_EXPECTED,
+    )
 
 
 REFERENCE_PRICE_EXPECTED = " or ".join(repr(s.value) for s in ReferenceSource)

@@ -16,15 +16,23 @@ OPEN_ACCOUNT         1     ts, account_id (str)
 DEPOSIT              2     ts, account, asset, amount (atoms)
 WITHDRAW             3     ts, account, asset, amount (atoms)
 SUBMIT               4     ts, account, instrument, side, order_type, tif, size (lots), price
-                           (ticks; nil for market orders)
-CANCEL               5     ts, account, order_id
+                           (ticks; nil for market orders) [, stop_price, trigger, reduce_only,
+                           client_id, stp] (the five only when any is not its default)
+CANCEL               5     ts, account, order_id [, client_id]
 SET_REFERENCE        6     ts, instrument, price (ticks)
+AMEND                7     ts, account, order_id, client_id, size, price (nil: unchanged)
+SET_SELF_TRADE       8     ts, account, mode
 ACCEPTED             20    order_id [, band limit price for a market order]
 REJECTED             21    reason
 FILL                 22    maker_order_id, price, lots, taker_fee, maker_fee (the taker is the
-                           order of the SUBMIT this follows)
+                           order most recently ACCEPTED, AMENDED or TRIGGERED)
 ENDED                23    order_id, reason, remaining lots (an order left the book or stopped
-                           without filling in full: cancel, IOC remainder, band, risk refusal)
+                           without filling in full)
+AMENDED              24    order_id, open size (lots), price (ticks), kept_priority (bool)
+TRIGGERED            25    order_id (a stop order was released; it now executes as a taker)
+TRIMMED              26    order_id, reason, new open size (lots) (the venue shrank an order)
+REPRICED             27    order_id, price (ticks) (a post-only order slid inside the spread, or
+                           a triggered stop-market order's band limit)
 ===================  ====  ====================================================================
 """
 
@@ -42,9 +50,26 @@ class Ev(IntEnum):
     SET_REFERENCE = 6
     ACCEPTED = 20
     REJECTED = 21
+    AMEND = 7
+    SET_SELF_TRADE = 8
     FILL = 22
     ENDED = 23
+    AMENDED = 24
+    TRIGGERED = 25
+    TRIMMED = 26
+    REPRICED = 27
 
 
-INPUTS = frozenset({Ev.OPEN_ACCOUNT, Ev.DEPOSIT, Ev.WITHDRAW, Ev.SUBMIT, Ev.CANCEL, Ev.SET_REFERENCE})
+INPUTS = frozenset(
+    {
+        Ev.OPEN_ACCOUNT,
+        Ev.DEPOSIT,
+        Ev.WITHDRAW,
+        Ev.SUBMIT,
+        Ev.CANCEL,
+        Ev.SET_REFERENCE,
+        Ev.AMEND,
+        Ev.SET_SELF_TRADE,
+    }
+)
 """Codes of events that replay re-applies."""

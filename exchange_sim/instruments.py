@@ -47,10 +47,18 @@ KIND_EXPECTED = 'one of "perpetual", "future"'
 
 
 class InstrumentKind(StrEnum):
-    """What an instrument is; later issues add funding (perpetual) and expiry (future) behaviour."""
+    """What an instrument is.
+
+    ``perpetual`` and ``future`` are linear contracts: a fill changes both accounts' positions and
+    moves the quote amount. ``spot`` is a pair: a fill exchanges the base asset (the
+    ``underlying``, which must be a listed asset) for the quote (settlement) asset between the two
+    accounts' balances, and creates no position. Later issues add funding (perpetual) and expiry
+    settlement (future).
+    """
 
     PERPETUAL = "perpetual"
     FUTURE = "future"
+    SPOT = "spot"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +80,10 @@ class Instrument:
         market_band_ppm: market orders fill no further than this from the reference price.
         expiry_us: expiry time of a dated future (microseconds), ``None`` for a perpetual.
         settlement_decimals: decimals of the settlement asset (for formatting).
+        base_atoms_per_lot: for a spot pair, atoms of the base asset one lot delivers
+            (``contract_size x lot_size x 10**decimals(base)``, an integer); 0 otherwise.
+        post_only_reprice: a post-only order that would take is repriced one tick inside the
+            opposite best price instead of being rejected.
     """
 
     symbol: str
@@ -88,6 +100,12 @@ class Instrument:
     market_band_ppm: int
     expiry_us: int | None
     settlement_decimals: int
+    base_atoms_per_lot: int = 0
+    post_only_reprice: bool = False
+
+    @property
+    def is_spot(self) -> bool:
+        return self.kind is InstrumentKind.SPOT
 
     @classmethod
     def create(
@@ -105,6 +123,8 @@ class Instrument:
         taker_fee_ppm: int = 0,
         market_band_ppm: int = 50_000,
         expiry_us: int | None = None,
+        base: Asset | None = None,
+        post_only_reprice: bool = False,
     ) -> Instrument:
         """Validate and build an instrument. ``min_size`` is in contracts (default: one lot).
 
@@ -177,6 +197,38 @@ class Instrument:
                 field="expiry_us",
                 expected='no expiry on a perpetual (remove it, or set kind = "future")',
             )
+        base_atoms = 0
+        if kind is InstrumentKind.SPOT:
+            if base is None or base.symbol != underlying:
+                raise UnitError(
+                    f"{symbol}: a spot pair's underlying must be a listed asset (its base),"
+                    f" got {underlying!r}",
+                    field="underlying",
+                    expected="the symbol of a listed asset (the pair's base asset)",
+                )
+            if base.symbol == settlement.symbol:
+                raise UnitError(
+                    f"{symbol}: a spot pair needs two different assets,"
+                    f" got {base.symbol}/{settlement.symbol}",
+                    field="underlying",
+                    expected="a base asset other than the quote (settlement) asset",
+                )
+            per_lot = contract * lot * 10**base.decimals
+            if per_lot.denominator != 1:
+                raise UnitError(
+                    f"{symbol}: contract_size x lot_size = {format_fraction(contract * lot)} {base.symbol}"
+                    f" is smaller than one atom ({base.decimals} decimals); use a larger lot",
+                    field="lot_size",
+                    expected=f"contract_size x lot_size to be a whole number of {base.symbol} atoms",
+                    got=format_fraction(contract * lot),
+                )
+            base_atoms = per_lot.numerator
+        if not isinstance(post_only_reprice, bool):
+            raise UnitError(
+                f"{symbol} post_only_reprice must be true or false, got {post_only_reprice!r}",
+                field="post_only_reprice",
+                expected="true or false",
+            )
         return cls(
             symbol=symbol,
             kind=kind,
@@ -192,6 +244,8 @@ class Instrument:
             market_band_ppm=market_band_ppm,
             expiry_us=expiry_us,
             settlement_decimals=settlement.decimals,
+            base_atoms_per_lot=base_atoms,
+            post_only_reprice=post_only_reprice,
         )
 
     # conversions ---------------------------------------------------------------------------
@@ -232,6 +286,7 @@ class Instrument:
             "taker_fee_ppm": self.taker_fee_ppm,
             "market_band_ppm": self.market_band_ppm,
             "expiry_us": self.expiry_us,
+            "post_only_reprice": self.post_only_reprice,
         }
 
     @classmethod
@@ -254,7 +309,10 @@ class Instrument:
                 field="settlement_asset",
                 expected=f"a known asset ({known})",
             )
-        inst = cls.create(symbol, settlement=settlement, **values)
+        underlying = values["underlying"]
+        is_spot = values["kind"] == InstrumentKind.SPOT.value and isinstance(underlying, str)
+        base = assets.get(underlying) if is_spot else None
+        inst = cls.create(symbol, settlement=settlement, base=base, **values)
         if inst.atoms_per_tick_per_lot != data.get("atoms_per_tick_per_lot", inst.atoms_per_tick_per_lot):
             raise UnitError(
                 f"{inst.symbol}: atoms_per_tick_per_lot in the configuration disagrees:"
@@ -278,6 +336,7 @@ _CONFIG_KEYS = (
     "taker_fee_ppm",
     "market_band_ppm",
     "expiry_us",
+    "post_only_reprice",
 )
 """The keys :meth:`Instrument.from_config` requires besides ``symbol``."""
 

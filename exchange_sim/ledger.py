@@ -107,6 +107,42 @@ class Ledger:
             _assign(buyer, symbol, b_new)
             _assign(seller, symbol, s_new)
 
+    def settle_spot(
+        self,
+        inst: Instrument,
+        buyer: Account,
+        seller: Account,
+        price: int,
+        lots: int,
+        buyer_fee: int,
+        seller_fee: int,
+    ) -> None:
+        """Apply one spot fill, all or nothing: the pair's two assets change hands, no position.
+
+        Entries: quote (settlement) asset ``N = price x lots x atoms_per_tick_per_lot`` from
+        buyer to seller; base asset ``lots x base_atoms_per_lot`` from seller to buyer; fees in
+        the quote asset to the fee account, as for a contract.
+        """
+        quote, base = inst.settlement_asset, inst.underlying
+        notional = price * lots * inst.atoms_per_tick_per_lot
+        delivered = lots * inst.base_atoms_per_lot
+        fees = self.fees
+        # compute (a self-trade nets out: same account on both sides) ----------------------------
+        b_quote = buyer.balances.get(quote, 0) - notional - buyer_fee
+        b_base = buyer.balances.get(base, 0) + delivered
+        if seller is buyer:
+            s_quote, s_base = b_quote + notional - seller_fee, b_base - delivered
+        else:
+            s_quote = seller.balances.get(quote, 0) + notional - seller_fee
+            s_base = seller.balances.get(base, 0) - delivered
+        f_quote = fees.balances.get(quote, 0) + buyer_fee + seller_fee
+        # commit ------------------------------------------------------------------------------
+        buyer.balances[quote] = b_quote
+        buyer.balances[base] = b_base
+        seller.balances[quote] = s_quote
+        seller.balances[base] = s_base
+        fees.balances[quote] = f_quote
+
     # invariants --------------------------------------------------------------------------
 
     def totals(self, asset: str) -> int:

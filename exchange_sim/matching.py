@@ -1,18 +1,21 @@
-"""Price-time priority matching, with a risk gate consulted before every fill.
+"""Price-time priority matching, with self-trade prevention and a risk gate before every fill.
 
 :func:`match` walks the opposite side of the book from the best price while the incoming order
 (the *taker*) crosses, oldest resting order (the *maker*) first at each price. Fills happen at the
-maker's price. Before each candidate fill it asks the :class:`RiskGate`:
+maker's price. For each candidate maker:
 
-* ``None``: the fill goes ahead; ``on_fill`` settles it (ledger, journal), then the book shrinks
-  the maker. ``on_fill`` must apply in full or raise before changing anything.
-* a maker refusal: that maker is removed from the book (``on_maker_refused`` records why) and
-  matching goes on with the next maker;
-* a taker refusal: matching stops and :func:`match` returns the reason; the caller cancels the
-  rest of the taker.
+* same account as the taker: self-trade prevention, by the taker's :class:`SelfTrade` mode,
+  cancels the maker (``on_maker_refused`` with ``SELF_TRADE``), stops the taker, or both. No
+  self-trade ever prints.
+* otherwise the :class:`RiskGate` is asked. ``None``: ``on_fill`` applies the fill in full
+  (money, positions, the maker's and the taker's remaining size; :func:`apply_to_orders` does the
+  last two) or raises before changing anything. A refusal removes the maker (matching goes on
+  with the next one), stops the taker (:func:`match` returns the reason; the caller cancels the
+  rest), or both.
 
-The engine knows nothing about margin: the cross-margin gate arrives with its own module and
-plugs in here.
+After every step the walk re-reads the level's head, so callbacks may remove resting orders
+(e.g. reduce-only trimming) without breaking it. The engine knows nothing about margin: the
+cross-margin gate arrives with its own module and plugs in here.
 """
 
 from __future__ import annotations
@@ -22,15 +25,21 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from exchange_sim.book import OrderBook
-from exchange_sim.orders import Order, Reason, Side
+from exchange_sim.orders import Order, Reason, SelfTrade, Side
 
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """A gate's "no": which side failed (``maker=True`` for the resting side) and why."""
+    """A "no" to one candidate fill: remove the resting order (``maker``), stop the incoming one
+    (``taker``), or both, for ``reason``."""
 
-    maker: bool
     reason: Reason
+    maker: bool = False
+    taker: bool = False
+
+    def __post_init__(self) -> None:
+        if not (self.maker or self.taker):
+            raise ValueError("a Refusal must remove the maker, stop the taker, or both")
 
 
 class RiskGate(Protocol):
@@ -59,14 +68,24 @@ class RefuseAccounts:
 
     def check(self, taker: Order, maker: Order, price: int, lots: int) -> Refusal | None:
         if taker.account in self.takers:
-            return Refusal(maker=False, reason=Reason.TAKER_RISK_REFUSED)
+            return _TAKER_REFUSED
         if maker.account in self.makers:
-            return Refusal(maker=True, reason=Reason.MAKER_RISK_REFUSED)
+            return _MAKER_REFUSED
         return None
+
+
+_TAKER_REFUSED = Refusal(Reason.TAKER_RISK_REFUSED, taker=True)
+_MAKER_REFUSED = Refusal(Reason.MAKER_RISK_REFUSED, maker=True)
 
 
 FillCallback = Callable[[Order, Order, int, int], None]
 RefusedCallback = Callable[[Order, Reason], None]
+
+
+def apply_to_orders(book: OrderBook, taker: Order, maker: Order, lots: int) -> None:
+    """The order side of a fill: the maker shrinks (leaving the book when done), so does the taker."""
+    book.reduce(maker, lots)
+    taker.remaining -= lots
 
 
 def match(
@@ -78,8 +97,8 @@ def match(
 ) -> Reason | None:
     """Match ``taker`` (limit ``taker.price``) against ``book``; see the module docstring.
 
-    Returns the taker refusal reason if the gate stopped matching, else ``None`` (filled in full,
-    or nothing left that crosses). ``taker.remaining`` is updated; the taker is never rested here.
+    Returns the reason the taker was stopped (self-trade prevention or the gate), else ``None``
+    (filled in full, or nothing left that crosses). The taker is never rested here.
     Cost: O(1) per fill plus O(log L) per emptied level.
     """
     check = gate.check
@@ -88,27 +107,70 @@ def match(
     else:
         levels, prices, idx, sign = book.bids, book.bid_prices, -1, -1
     limit = taker.price * sign
+    account = taker.account
     while taker.remaining:
         if not prices:
             return None
         price = prices[idx]
         if price * sign > limit:
             return None
+        level = levels[price]
+        maker = level.head
+        while maker is not None:
+            if maker.account == account:
+                mode = taker.stp
+                if mode is not _CANCEL_TAKER:
+                    book.remove(maker)
+                    on_maker_refused(maker, _SELF_TRADE)
+                if mode is not _CANCEL_MAKER:
+                    return _SELF_TRADE
+            else:
+                lots = maker.remaining if maker.remaining < taker.remaining else taker.remaining
+                refusal = check(taker, maker, price, lots)
+                if refusal is None:
+                    on_fill(taker, maker, price, lots)
+                    if not taker.remaining:
+                        return None
+                else:
+                    if refusal.maker:
+                        book.remove(maker)
+                        on_maker_refused(maker, refusal.reason)
+                    if refusal.taker:
+                        return refusal.reason
+            maker = level.head
+    return None
+
+
+def fillable(book: OrderBook, taker: Order, gate: RiskGate) -> int:
+    """Lots :func:`match` would fill for ``taker`` now, found without changing anything.
+
+    Walks the same makers in the same order with the same self-trade and gate decisions, and
+    stops counting where matching would stop. Used by fill-or-kill orders. O(makers walked).
+    """
+    need = taker.remaining
+    if taker.side is Side.BUY:
+        levels, walk = book.asks, book.ask_prices.irange(maximum=taker.price)
+    else:
+        levels, walk = book.bids, book.bid_prices.irange(minimum=taker.price, reverse=True)
+    total = 0
+    for price in walk:
         maker = levels[price].head
         while maker is not None:
-            lots = maker.remaining if maker.remaining < taker.remaining else taker.remaining
-            refusal = check(taker, maker, price, lots)
-            following = maker.next
-            if refusal is not None:
-                if not refusal.maker:
-                    return refusal.reason
-                book.remove(maker)
-                on_maker_refused(maker, refusal.reason)
+            if maker.account == taker.account:
+                if taker.stp is not _CANCEL_MAKER:
+                    return total
             else:
-                on_fill(taker, maker, price, lots)
-                taker.remaining -= lots
-                book.reduce(maker, lots)
-                if not taker.remaining:
-                    return None
-            maker = following
-    return None
+                lots = min(maker.remaining, need - total)
+                refusal = gate.check(taker, maker, price, lots)
+                if refusal is None:
+                    total += lots
+                    if total >= need:
+                        return total
+                elif refusal.taker:
+                    return total
+            maker = maker.next
+    return total
+
+
+_CANCEL_TAKER, _CANCEL_MAKER = SelfTrade.CANCEL_TAKER, SelfTrade.CANCEL_MAKER
+_SELF_TRADE = Reason.SELF_TRADE

@@ -19,15 +19,43 @@ class Side(IntEnum):
 
 
 class OrderType(IntEnum):
+    """``STOP_MARKET`` and ``STOP_LIMIT`` wait untriggered until the reference price reaches
+    their stop price, then enter the book as a market or limit order."""
+
     LIMIT = 0
     MARKET = 1
+    STOP_MARKET = 2
+    STOP_LIMIT = 3
 
 
 class TimeInForce(IntEnum):
-    """``GTC`` rests what does not fill; ``IOC`` cancels it (reason ``IOC_REMAINDER``)."""
+    """What happens to the part of an order that does not fill at once.
+
+    ``GTC`` rests it. ``IOC`` cancels it (``IOC_REMAINDER``). ``FOK`` fills in full at once or
+    not at all (``FOK_UNFILLED``), and never rests. ``POST_ONLY`` only ever rests: an order that
+    would take liquidity is rejected (``POST_ONLY_WOULD_TAKE``), or repriced one tick inside the
+    opposite best price on instruments configured with ``post_only_reprice``.
+    """
 
     GTC = 0
     IOC = 1
+    FOK = 2
+    POST_ONLY = 3
+
+
+class SelfTrade(IntEnum):
+    """Self-trade prevention: what happens when an order would fill against its own account.
+
+    The *incoming* order's mode decides (set per order, else the account's default, else the
+    venue's). No mode lets a self-trade print.
+    """
+
+    CANCEL_TAKER = 1
+    """The incoming order stops; its rest is cancelled. The resting order stays."""
+    CANCEL_MAKER = 2
+    """The resting order is cancelled; the incoming order goes on matching."""
+    CANCEL_BOTH = 3
+    """Both are cancelled."""
 
 
 class Reason(IntEnum):
@@ -64,6 +92,32 @@ class Reason(IntEnum):
     INVALID_ACCOUNT_ID = 21
     REFERENCE_NOT_EXTERNAL = 22
     """A reference price was pushed to a venue that reads last-trade prices."""
+    POST_ONLY_WOULD_TAKE = 23
+    """A post-only order (or amend) would have taken liquidity."""
+    INVALID_CLIENT_ID = 24
+    """A client order id must be a string of 1 to 36 printable ASCII characters."""
+    DUPLICATE_CLIENT_ID = 25
+    """The account already has an open order with this client order id."""
+    ORDER_CLOSED = 26
+    """Cancel or amend of an order that has already filled or been cancelled."""
+    INVALID_STOP_PRICE = 27
+    """A stop order needs a positive stop price on the tick grid; other orders take none."""
+    STOP_WOULD_TRIGGER = 28
+    """A stop order whose stop the reference price has already reached."""
+    REDUCE_ONLY_WOULD_INCREASE = 29
+    """A reduce-only order with no position to reduce, or on the side that would increase it."""
+    REDUCE_ONLY_NOT_ALLOWED = 30
+    """Reduce-only on an instrument without positions (a spot pair)."""
+    NOTHING_TO_AMEND = 31
+    """An amend with neither a new size nor a new price."""
+    CANNOT_AMEND = 32
+    """Only resting limit orders can be amended (not untriggered stops)."""
+    INVALID_SELF_TRADE_MODE = 33
+    ORDER_ID_AND_CLIENT_ID = 34
+    """Name an order by its id or by its client order id, not both (nor neither)."""
+    INVALID_TRIGGER = 35
+    INVALID_REDUCE_ONLY = 36
+    """``reduce_only`` must be True or False."""
     # --- why an accepted order ended with size left over ---------------------------------------
     CANCELLED = 40
     """Cancelled by its owner."""
@@ -75,6 +129,16 @@ class Reason(IntEnum):
     """The risk gate refused a fill against this resting order: the order was removed."""
     TAKER_RISK_REFUSED = 44
     """The risk gate refused a fill of this incoming order: matching stopped, the rest cancelled."""
+    FOK_UNFILLED = 45
+    """Fill-or-kill: the book could not fill the whole order at once, so none of it filled."""
+    SELF_TRADE = 46
+    """Self-trade prevention cancelled this order (or its rest)."""
+    REDUCE_ONLY = 47
+    """Reduce-only: the part that would have opened or flipped a position was cancelled."""
+
+
+REDUCE_ONLY_FLAG = 1
+"""``Order.flags`` bit: the order may only reduce its account's position."""
 
 
 @dataclass(slots=True, eq=False)
@@ -82,6 +146,9 @@ class Order:
     """A live order. Resting orders are linked into their price level (``prev``/``next``).
 
     ``remaining`` is the size still open in lots; ``size`` the size originally accepted.
+    ``seq`` orders time priority within a price level: it is assigned when the order (re)enters
+    the book, so an amend that loses priority gets a new one. ``stp`` is the resolved
+    :class:`SelfTrade` mode; ``flags`` holds :data:`REDUCE_ONLY_FLAG`.
     Equality is identity: two orders are never "equal" by value.
     """
 
@@ -94,5 +161,13 @@ class Order:
     remaining: int
     tif: TimeInForce
     ts: int
+    seq: int = 0
+    stp: SelfTrade = SelfTrade.CANCEL_TAKER
+    flags: int = 0
+    client_id: str | None = None
     prev: Order | None = field(default=None, repr=False)
     next: Order | None = field(default=None, repr=False)
+
+    @property
+    def reduce_only(self) -> bool:
+        return bool(self.flags & REDUCE_ONLY_FLAG)

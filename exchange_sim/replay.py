@@ -72,12 +72,29 @@ def apply_input(venue: Venue, event: list[Any]) -> None:
     elif code == Ev.WITHDRAW:
         venue.withdraw(event[1], _account(venue, event[2]), _asset(venue, event[3]), event[4])
     elif code == Ev.SUBMIT:
-        _, ts, account, instrument, side, order_type, tif, size, price = event
+        _, ts, account, instrument, side, order_type, tif, size, price, *extras = event
+        options = dict(
+            zip(("stop_price", "trigger", "reduce_only", "client_id", "stp"), extras, strict=False)
+        )
         venue.submit(
-            ts, _account(venue, account), _instrument(venue, instrument), side, size, price, order_type, tif
+            ts,
+            _account(venue, account),
+            _instrument(venue, instrument),
+            side,
+            size,
+            price,
+            order_type,
+            tif,
+            **options,
         )
     elif code == Ev.CANCEL:
-        venue.cancel(event[1], _account(venue, event[2]), event[3])
+        client_id = event[4] if len(event) > 4 else None
+        venue.cancel(event[1], _account(venue, event[2]), event[3], client_id=client_id)
+    elif code == Ev.AMEND:
+        _, ts, account, order_id, client_id, size, price = event
+        venue.amend(ts, _account(venue, account), order_id, client_id=client_id, size=size, price=price)
+    elif code == Ev.SET_SELF_TRADE:
+        venue.set_self_trade_prevention(event[1], _account(venue, event[2]), event[3])
     elif code == Ev.SET_REFERENCE:
         venue.set_reference_price(event[1], _instrument(venue, event[2]), event[3])
     else:

@@ -51,6 +51,7 @@ from exchange_sim.instruments import (
     InstrumentKind,
     validate_fee_rates,
 )
+from exchange_sim.orders import SelfTrade
 from exchange_sim.units import (
     DECIMALS_EXPECTED,
     SYMBOL_EXPECTED,
@@ -185,7 +186,7 @@ def default_scenario_path() -> Path:
 
 _TOP_LEVEL_KEYS = ("scenario", "venue", "fees", "assets", "instruments", "accounts")
 _SCENARIO_KEYS = ("name", "description", "seed")
-_VENUE_KEYS = ("reference_price",)
+_VENUE_KEYS = ("reference_price", "self_trade_prevention")
 _FEES_KEYS = ("maker_ppm", "taker_ppm")
 _ASSET_KEYS = ("symbol", "decimals")
 _INSTRUMENT_KEYS = (
@@ -201,6 +202,7 @@ _INSTRUMENT_KEYS = (
     "taker_fee_ppm",
     "market_band_ppm",
     "expiry",
+    "post_only_reprice",
 )
 _ACCOUNT_KEYS = ("id", "balances")
 
@@ -246,6 +248,9 @@ def _read_scenario(data: dict[str, Any], source: str) -> Scenario:
     venue_table = top.table("venue")
     venue_table.reject_unknown(_VENUE_KEYS)
     reference = venue_table.choice("reference_price", [s.value for s in ReferenceSource], "last_trade")
+    self_trade = venue_table.choice(
+        "self_trade_prevention", [m.name.lower() for m in SelfTrade], SelfTrade.CANCEL_TAKER.name.lower()
+    )
 
     fees = _read_fees(top.table("fees"))
     assets = _read_assets(top)
@@ -253,7 +258,9 @@ def _read_scenario(data: dict[str, Any], source: str) -> Scenario:
     accounts = _read_accounts(top, assets)
 
     try:
-        venue = VenueConfig(tuple(assets.values()), instruments, ReferenceSource(reference))
+        venue = VenueConfig(
+            tuple(assets.values()), instruments, ReferenceSource(reference), SelfTrade[self_trade.upper()]
+        )
     except UnitError as exc:  # pragma: no cover - every cause is checked above
         raise _Invalid("", f"a consistent venue configuration ({exc})") from None
     return Scenario(
@@ -321,6 +328,17 @@ def _read_instruments(top: _Table, assets: dict[str, Asset], fees: _FeeDefaults)
         fields["taker_fee_ppm"] = table.integer("taker_fee_ppm", FEE_RATE_EXPECTED, default=fees.taker_ppm)
         if table.has("market_band_ppm"):
             fields["market_band_ppm"] = table.integer("market_band_ppm", MARKET_BAND_EXPECTED)
+        if table.has("post_only_reprice"):
+            fields["post_only_reprice"] = table.boolean("post_only_reprice", "true or false")
+        if kind == InstrumentKind.SPOT.value:
+            base = assets.get(underlying)
+            if base is None:
+                raise _Invalid(
+                    table.path_of("underlying"),
+                    f"for a spot pair, its base asset: an asset declared in [[assets]] ({_listing(assets)})",
+                    _show(underlying),
+                )
+            fields["base"] = base
         if table.has("expiry"):
             expiry = table.decimal("expiry", _EXPIRY_EXPECTED, required=True)
             with _unit_errors(table.path_of("expiry"), _EXPIRY_EXPECTED, _show(table.get("expiry"))):
@@ -567,6 +585,14 @@ class _Table:
         if value is _MISSING:
             return default
         if not isinstance(value, str) or value not in options:
+            raise _Invalid(self.path_of(key), expected, _show(value))
+        return value
+
+    def boolean(self, key: str, expected: str, *, default: bool = False) -> bool:
+        value = self._value(key, expected, False)
+        if value is _MISSING:
+            return default
+        if not isinstance(value, bool):
             raise _Invalid(self.path_of(key), expected, _show(value))
         return value
 

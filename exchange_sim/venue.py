@@ -2,8 +2,8 @@
 
 Every call that changes state takes the simulated time ``ts`` (integer microseconds, never
 decreasing) and is journaled as an *input*, followed by its *outputs* (acceptance or rejection,
-fills, orders ended). The venue knows nothing of agents or of the simulation kernel, so it can be
-driven by a plain loop, a test, or a notebook.
+fills, orders ended, stops triggered). The venue knows nothing of agents or of the simulation
+kernel, so it can be driven by a plain loop, a test, or a notebook.
 
 Numbers follow one convention everywhere: an ``int`` is in base units (ticks for prices, lots
 for sizes, atoms for amounts); a decimal string or :class:`~decimal.Decimal` is in human units
@@ -11,82 +11,44 @@ for sizes, atoms for amounts); a decimal string or :class:`~decimal.Decimal` is 
 or refused with a reason code (``PRICE_OFF_TICK``, ``SIZE_OFF_LOT``, ``INVALID_AMOUNT``).
 
 Every refusal returns a :class:`~exchange_sim.orders.Reason` and changes nothing but the journal.
+The order vocabulary (time in force, stops, reduce-only, self-trade prevention, amend, client
+order ids) is described in ``docs/orders.md``.
 """
 
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass, field
 from decimal import Decimal
+from enum import IntEnum
 from fractions import Fraction
 from typing import Any
 
 from exchange_sim import __version__
-from exchange_sim.accounts import SYSTEM_PREFIX, Account
+from exchange_sim.accounts import Account
 from exchange_sim.book import OrderBook
 from exchange_sim.config import ReferenceSource, VenueConfig
 from exchange_sim.events import Ev
 from exchange_sim.instruments import Instrument
 from exchange_sim.journal import FORMAT_NAME, SCHEMA_VERSION, JournalWriter
 from exchange_sim.ledger import Ledger
-from exchange_sim.matching import AcceptAll, RiskGate, match
-from exchange_sim.orders import Order, OrderType, Reason, Side, TimeInForce
+from exchange_sim.matching import AcceptAll, RiskGate, fillable, match
+from exchange_sim.order_rules import band_limit, post_only_price, reduce_only_capacity, reduce_only_trims
+from exchange_sim.orders import REDUCE_ONLY_FLAG, Order, OrderType, Reason, SelfTrade, Side, TimeInForce
 from exchange_sim.reference import LastTradePrices, ReferencePrices, SettablePrices
+from exchange_sim.results import Fill, OrderResult, Result
+from exchange_sim.stops import StopBook, StopOrder, Trigger
 from exchange_sim.units import PPM, UnitError, parse_decimal, to_units, validate_symbol
 
+__all__ = ["Fill", "OrderResult", "Result", "Venue"]
+
 _SUBMIT, _ACCEPTED, _REJECTED, _FILL, _ENDED = Ev.SUBMIT, Ev.ACCEPTED, Ev.REJECTED, Ev.FILL, Ev.ENDED
-_BUY, _SELL = Side.BUY, Side.SELL
+_BUY = Side.BUY
 _LIMIT, _MARKET = OrderType.LIMIT, OrderType.MARKET
-_GTC, _IOC = TimeInForce.GTC, TimeInForce.IOC
-
-
-@dataclass(slots=True)
-class Fill:
-    """A trade print: one fill between an incoming order (taker) and a resting one (maker)."""
-
-    ts: int
-    instrument: str
-    taker_order_id: int
-    maker_order_id: int
-    taker_account: str
-    maker_account: str
-    taker_side: Side
-    price: int
-    lots: int
-    taker_fee: int
-    maker_fee: int
-
-
-@dataclass(slots=True)
-class OrderResult:
-    """What became of a submitted order.
-
-    ``accepted`` is False for a rejection (``reason`` says why; nothing changed). For an accepted
-    order, ``fills`` are its trades, ``resting`` says whether the rest now rests on the book, and
-    ``reason`` (if not ``None``) says why the remaining ``remaining`` lots were cancelled.
-    ``removed_makers`` lists resting orders the risk gate removed during matching.
-    """
-
-    accepted: bool
-    reason: Reason | None = None
-    order_id: int | None = None
-    fills: list[Fill] = field(default_factory=list)
-    remaining: int = 0
-    resting: bool = False
-    removed_makers: tuple[tuple[int, Reason], ...] = ()
-
-    @property
-    def filled(self) -> int:
-        return sum(f.lots for f in self.fills)
-
-
-@dataclass(frozen=True, slots=True)
-class Result:
-    """Outcome of a non-order input: ``ok``, else ``reason``. ``value`` is call-specific."""
-
-    ok: bool
-    reason: Reason | None = None
-    value: int | None = None
+_STOP_MARKET, _STOP_LIMIT = OrderType.STOP_MARKET, OrderType.STOP_LIMIT
+_STOP_TYPES = (_STOP_MARKET, _STOP_LIMIT)
+_GTC, _IOC, _FOK, _POST_ONLY = TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK, TimeInForce.POST_ONLY
+_LAST_TRADE = Trigger.LAST_TRADE
+MAX_CLIENT_ID = 36
 
 
 def _discard(event: tuple[Any, ...]) -> None:
@@ -95,8 +57,12 @@ def _discard(event: tuple[Any, ...]) -> None:
 
 def _raw(value: Any) -> Any:
     """A value as the journal stores it: msgpack-native types as they are, others as strings."""
-    if value is None or isinstance(value, int | str | float | bool):
-        return int(value) if isinstance(value, Side | OrderType | TimeInForce) else value
+    if type(value) is int:
+        return value
+    if value is None or isinstance(value, str | float | bool):
+        return value
+    if isinstance(value, int):
+        return int(value) if isinstance(value, IntEnum) else value
     if isinstance(value, Decimal):
         return str(value)
     try:
@@ -126,6 +92,7 @@ class Venue:
         self.config = config
         self.instruments: dict[str, Instrument] = {i.symbol: i for i in config.instruments}
         self.books: dict[str, OrderBook] = {i.symbol: OrderBook(i.symbol) for i in config.instruments}
+        self.stops: dict[str, StopBook] = {i.symbol: StopBook() for i in config.instruments}
         self.assets = {a.symbol: a for a in config.assets}
         self._listing = {i.symbol: (i, n, self.books[i.symbol]) for n, i in enumerate(config.instruments)}
         self._asset_index = {a.symbol: n for n, a in enumerate(config.assets)}
@@ -140,13 +107,26 @@ class Venue:
         )
         self.now = 0
         self.next_order_id = 1
+        self._client_ids: dict[tuple[str, str], Order] = {}
+        """Live orders (resting or untriggered stops) by (account, client order id)."""
+        self._stp_defaults: dict[str, SelfTrade] = {}
+        self._stp_venue = config.self_trade_prevention
+        self._reduce_only: dict[tuple[str, str], list[Order]] = {}
+        """Resting reduce-only orders by (account, instrument); may hold orders that have left."""
+        self._stop_count = 0
         self.journal = journal
         self._write = journal.write if journal is not None else _discard
         if journal is not None and journal.header is None:
             journal.write_header(self.header(meta))
-        # per-submit context for the matching callbacks (avoids a closure per order)
+        # per-execution context for the matching callbacks (avoids a closure per order)
         self._inst: Instrument | None = None
+        self._book: OrderBook | None = None
         self._result: OrderResult | None = None
+        self._settle = self.ledger.settle_trade
+        self._settlers = {
+            i.symbol: self.ledger.settle_spot if i.is_spot else self.ledger.settle_trade
+            for i in config.instruments
+        }
 
     def header(self, meta: dict[str, Any] | None = None) -> dict[str, Any]:
         """The journal header: format, schema, package version, resolved configuration, metadata."""
@@ -219,10 +199,28 @@ class Venue:
             self.ledger.withdraw(acct, asset, atoms)
         return Result(True, value=atoms)
 
+    def set_self_trade_prevention(self, ts: int, account: str, mode: SelfTrade) -> Result:
+        """Set an account's default self-trade prevention mode (orders may still override it)."""
+        _check_ts(ts)
+        acct = self._user_account(account)
+        self._write((Ev.SET_SELF_TRADE, ts, acct.index if acct else _raw(account), _raw(mode)))
+        reason = self._stale(ts)
+        resolved = _enum(SelfTrade, mode)
+        if reason is None:
+            if acct is None:
+                reason = Reason.UNKNOWN_ACCOUNT
+            elif resolved is None:
+                reason = Reason.INVALID_SELF_TRADE_MODE
+        if reason is not None:
+            return self._reject(reason)
+        self._stp_defaults[account] = resolved
+        return Result(True)
+
     # ---------------------------------------------------------------- prices
 
     def set_reference_price(self, ts: int, instrument: str, price: int | str) -> Result:
-        """Push an external reference price (venues configured with ``reference_price = "external"``)."""
+        """Push an external reference price (venues configured with ``reference_price = "external"``,
+        and stops that watch ``Trigger.EXTERNAL``). Triggered stops are released at once."""
         _check_ts(ts)
         listing = self._listing.get(instrument) if type(instrument) is str else None
         inst = listing[0] if listing is not None else None
@@ -236,14 +234,14 @@ class Venue:
             elif self.reference is not self.external_prices:
                 reason = Reason.REFERENCE_NOT_EXTERNAL
             else:
-                ticks = _to_base(price, inst.tick_size)
+                ticks = self._ticks(price, inst)
                 if ticks is None:
-                    reason = Reason.PRICE_OFF_TICK if _is_decimal(price) else Reason.INVALID_PRICE
-                elif ticks <= 0:
-                    reason = Reason.INVALID_PRICE
+                    reason = _bad_price(price, inst)
         if reason is not None:
             return self._reject(reason)
         self.external_prices.set(instrument, ticks)  # type: ignore[arg-type]
+        if self._stop_count:
+            self._release_stops()
         return Result(True, value=ticks)
 
     # ---------------------------------------------------------------- orders
@@ -258,12 +256,21 @@ class Venue:
         price: int | str | Decimal | None = None,
         order_type: OrderType = _LIMIT,
         tif: TimeInForce = _GTC,
+        *,
+        stop_price: int | str | Decimal | None = None,
+        trigger: Trigger = _LAST_TRADE,
+        reduce_only: bool = False,
+        client_id: str | None = None,
+        stp: SelfTrade | None = None,
     ) -> OrderResult:
-        """Submit an order; it matches at once and (GTC limit) rests what is left.
+        """Submit an order; it matches at once and (GTC or post-only limit) rests what is left.
 
         ``size`` in lots (int) or contracts (decimal string); ``price`` in ticks (int) or
         settlement units per underlying unit (decimal string). Market orders take no price: they
-        fill no further than ``market_band_ppm`` from the reference price and never rest.
+        fill no further than ``market_band_ppm`` from the reference price and never rest. Stop
+        orders (``STOP_MARKET``, ``STOP_LIMIT``) wait until the ``trigger`` price reaches
+        ``stop_price``. See ``docs/orders.md`` for ``tif``, ``reduce_only``, ``client_id`` and
+        ``stp`` (self-trade prevention).
         """
         if type(ts) is not int or ts < 0:
             _check_ts(ts)
@@ -273,19 +280,27 @@ class Venue:
             size = _raw(size)
         if price is not None and type(price) is not int:
             price = _raw(price)
-        self._write(
-            (
-                _SUBMIT,
-                ts,
-                acct.index if acct is not None else _raw(account),
-                listing[1] if listing is not None else _raw(instrument),
-                side if type(side) is Side else _raw(side),
-                order_type if type(order_type) is OrderType else _raw(order_type),
-                tif if type(tif) is TimeInForce else _raw(tif),
-                size,
-                price,
-            )
+        record: tuple[Any, ...] = (
+            _SUBMIT,
+            ts,
+            acct.index if acct is not None else _raw(account),
+            listing[1] if listing is not None else _raw(instrument),
+            side if type(side) is Side else _raw(side),
+            order_type if type(order_type) is OrderType else _raw(order_type),
+            tif if type(tif) is TimeInForce else _raw(tif),
+            size,
+            price,
         )
+        plain = (
+            stop_price is None
+            and trigger is _LAST_TRADE
+            and reduce_only is False
+            and client_id is None
+            and stp is None
+        )
+        if not plain:
+            record += (_raw(stop_price), _raw(trigger), _raw(reduce_only), _raw(client_id), _raw(stp))
+        self._write(record)
         # ---- validate: first failure wins, nothing changes
         if ts < self.now:
             return self._reject_order(Reason.STALE_TIMESTAMP)
@@ -319,60 +334,177 @@ class Venue:
             return self._reject_order(Reason.INVALID_SIZE)
         if lots < inst.min_size:
             return self._reject_order(Reason.BELOW_MIN_SIZE)
-        band_limit = None
-        if order_type is _LIMIT:
-            if type(price) is int:
-                ticks = price
-            elif price is None:
-                return self._reject_order(Reason.INVALID_PRICE)
-            else:
-                ticks = _to_base(price, inst.tick_size)
-                if ticks is None:
-                    return self._reject_order(
-                        Reason.PRICE_OFF_TICK if _is_decimal(price) else Reason.INVALID_PRICE
-                    )
-            if ticks <= 0:
-                return self._reject_order(Reason.INVALID_PRICE)
-        else:
+        is_market = order_type is _MARKET or order_type is _STOP_MARKET
+        if is_market:
             if price is not None:
                 return self._reject_order(Reason.MARKET_ORDER_HAS_PRICE)
+            if tif is _POST_ONLY:
+                return self._reject_order(Reason.INVALID_TIME_IN_FORCE)
+            ticks = 0
+        else:
+            if type(price) is int and price > 0:
+                ticks = price
+            else:
+                ticks = self._ticks(price, inst)
+                if ticks is None:
+                    return self._reject_order(_bad_price(price, inst))
+        stop = None
+        flags = 0
+        mode = None
+        if not plain or order_type is _STOP_MARKET or order_type is _STOP_LIMIT:
+            reason, stop, flags, mode = self._validate_extras(
+                acct, inst, side, order_type, stop_price, trigger, reduce_only, client_id, stp
+            )
+            if reason is not None:
+                return self._reject_order(reason)
+        if mode is None:
+            mode = self._stp_defaults.get(account, self._stp_venue) if self._stp_defaults else self._stp_venue
+        if order_type is _MARKET:
             ref = self.reference.reference_price(inst.symbol)
             if ref is None:
                 return self._reject_order(Reason.NO_REFERENCE_PRICE)
-            band = inst.market_band_ppm
-            # the band rounds inward: a buy's limit down, a sell's limit up (never below 1 tick)
-            ticks = ref * (PPM + band) // PPM if side is _BUY else max(1, -(-(ref * (PPM - band)) // PPM))
-            band_limit = ticks
-            tif = _IOC
+            ticks = band_limit(ref, side, inst.market_band_ppm)
+        repriced = False
+        if tif is _POST_ONLY and order_type is _LIMIT:
+            best = book.best_ask() if side is _BUY else book.best_bid()
+            posted = post_only_price(side, ticks, best, inst.post_only_reprice)
+            if posted is None:
+                return self._reject_order(Reason.POST_ONLY_WOULD_TAKE)
+            repriced, ticks = posted != ticks, posted
         # ---- accepted
         order_id = self.next_order_id
         self.next_order_id = order_id + 1
-        order = Order(order_id, account, inst.symbol, side, ticks, lots, lots, tif, ts)
-        self._write((_ACCEPTED, order_id) if band_limit is None else (_ACCEPTED, order_id, band_limit))
+        order = Order(
+            order_id, account, inst.symbol, side, ticks, lots, lots, tif, ts, 0, mode, flags, client_id
+        )
+        if client_id is not None:
+            self._client_ids[(account, client_id)] = order
         result = OrderResult(True, order_id=order_id)
-        self._inst = inst
-        self._result = result
-        stop = match(book, order, self.gate, self._on_fill, self._on_maker_refused)
+        if stop is not None:
+            self._write((_ACCEPTED, order_id))
+            stop.order = order
+            self.stops[inst.symbol].add(stop)
+            self._stop_count += 1
+            result.remaining = lots
+            result.stop_pending = True
+            return result
+        self._write((_ACCEPTED, order_id) if order_type is not _MARKET else (_ACCEPTED, order_id, ticks))
+        if repriced:
+            self._write((Ev.REPRICED, order_id, ticks))
+        self._execute(order, inst, book, result, is_market)
+        if self._stop_count:
+            self._release_stops()
+        return result
+
+    def _validate_extras(
+        self,
+        acct: Account,
+        inst: Instrument,
+        side: Side,
+        order_type: OrderType,
+        stop_price: Any,
+        trigger: Any,
+        reduce_only: Any,
+        client_id: Any,
+        stp: Any,
+    ) -> tuple[Reason | None, StopOrder | None, int, SelfTrade | None]:
+        """Check the optional order fields: ``(reason, stop, flags, stp mode)``."""
+        stop = None
+        if order_type in _STOP_TYPES:
+            stop_ticks = self._ticks(stop_price, inst)
+            if stop_ticks is None:
+                return Reason.INVALID_STOP_PRICE, None, 0, None
+            source = _enum(Trigger, trigger)
+            if source is None:
+                return Reason.INVALID_TRIGGER, None, 0, None
+            stop = StopOrder(None, order_type, stop_ticks, source)  # type: ignore[arg-type]
+            current = self._trigger_prices(inst.symbol)[source]
+            if current is not None and (current >= stop_ticks if side is _BUY else current <= stop_ticks):
+                return Reason.STOP_WOULD_TRIGGER, None, 0, None
+        elif stop_price is not None:
+            return Reason.INVALID_STOP_PRICE, None, 0, None
+        elif _enum(Trigger, trigger) is not _LAST_TRADE:
+            return Reason.INVALID_TRIGGER, None, 0, None
+        if type(reduce_only) is not bool:
+            return Reason.INVALID_REDUCE_ONLY, None, 0, None
+        flags = 0
+        if reduce_only:
+            if inst.is_spot:
+                return Reason.REDUCE_ONLY_NOT_ALLOWED, None, 0, None
+            position = acct.positions.get(inst.symbol)
+            if stop is None and not reduce_only_capacity(position.size if position else 0, side):
+                return Reason.REDUCE_ONLY_WOULD_INCREASE, None, 0, None
+            flags = REDUCE_ONLY_FLAG
+        if client_id is not None:
+            if (
+                type(client_id) is not str
+                or not 0 < len(client_id) <= MAX_CLIENT_ID
+                or not client_id.isascii()
+                or not client_id.isprintable()
+            ):
+                return Reason.INVALID_CLIENT_ID, None, 0, None
+            if (acct.id, client_id) in self._client_ids:
+                return Reason.DUPLICATE_CLIENT_ID, None, 0, None
+        mode = None
+        if stp is not None:
+            mode = _enum(SelfTrade, stp)
+            if mode is None:
+                return Reason.INVALID_SELF_TRADE_MODE, None, 0, None
+        return None, stop, flags, mode
+
+    def _execute(
+        self, order: Order, inst: Instrument, book: OrderBook, result: OrderResult, is_market: bool
+    ) -> None:
+        """Match an accepted order as the taker, then rest it or end it, journaling each outcome."""
+        self._inst, self._book, self._result = inst, book, result
+        self._settle = self._settlers[inst.symbol]
+        order_id = order.order_id
+        if order.flags:  # reduce-only: never more than the position it reduces
+            position = self.ledger.accounts[order.account].positions.get(inst.symbol)
+            capacity = reduce_only_capacity(position.size if position else 0, order.side)
+            if capacity < order.remaining:
+                if not capacity:
+                    self._end(order, Reason.REDUCE_ONLY, result)
+                    return
+                order.remaining = capacity
+                self._write((Ev.TRIMMED, order_id, Reason.REDUCE_ONLY, capacity))
+        tif = order.tif
+        if tif is _FOK and fillable(book, order, self.gate) < order.remaining:
+            self._end(order, Reason.FOK_UNFILLED, result)
+            return
+        stopped = match(book, order, self.gate, self._on_fill, self._on_maker_refused)
         remaining = order.remaining
         result.remaining = remaining
-        if remaining:
-            if stop is not None:
-                reason = stop
-            elif tif is _GTC:
-                book.add(order)
-                result.resting = True
-                return result
-            elif band_limit is not None and (book.asks if side is _BUY else book.bids):
-                reason = Reason.MARKET_BAND
-            else:
-                reason = Reason.IOC_REMAINDER
-            result.reason = reason
-            self._write((_ENDED, order_id, reason, remaining))
-        return result
+        if not remaining:
+            if order.client_id is not None:
+                self._forget(order)
+            return
+        if stopped is not None:
+            reason = stopped
+        elif (tif is _GTC or tif is _POST_ONLY) and not is_market:
+            book.add(order)
+            result.resting = True
+            if order.flags:
+                self._track_reduce_only(order)
+            return
+        elif is_market and (book.asks if order.side is _BUY else book.bids):
+            reason = Reason.MARKET_BAND
+        else:
+            reason = Reason.IOC_REMAINDER
+        self._end(order, reason, result)
+
+    def _end(self, order: Order, reason: Reason, result: OrderResult) -> None:
+        """An order that is not resting ends with ``reason`` and its remaining size."""
+        result.reason = reason
+        result.remaining = order.remaining
+        self._write((_ENDED, order.order_id, reason, order.remaining))
+        if order.client_id is not None:
+            self._forget(order)
 
     def _on_fill(self, taker: Order, maker: Order, price: int, lots: int) -> None:
         inst = self._inst
-        assert inst is not None and self._result is not None
+        book = self._book
+        assert inst is not None and book is not None and self._result is not None
         notional = price * lots * inst.atoms_per_tick_per_lot
         # fees charged round up (units.charge_ppm, inlined on the hot path)
         taker_fee = -(-(notional * inst.taker_fee_ppm) // PPM)
@@ -380,10 +512,13 @@ class Venue:
         accounts = self.ledger.accounts
         t_acct = accounts[taker.account]
         m_acct = accounts[maker.account]
+        settle = self._settle
         if taker.side is _BUY:
-            self.ledger.settle_trade(inst, t_acct, m_acct, price, lots, taker_fee, maker_fee)
+            settle(inst, t_acct, m_acct, price, lots, taker_fee, maker_fee)
         else:
-            self.ledger.settle_trade(inst, m_acct, t_acct, price, lots, maker_fee, taker_fee)
+            settle(inst, m_acct, t_acct, price, lots, maker_fee, taker_fee)
+        book.reduce(maker, lots)
+        taker.remaining -= lots
         self.last_trade.last[inst.symbol] = price
         self._write((_FILL, maker.order_id, price, lots, taker_fee, maker_fee))
         self._result.fills.append(
@@ -401,45 +536,259 @@ class Venue:
                 maker_fee,
             )
         )
+        if not maker.remaining and maker.client_id is not None:
+            self._forget(maker)
+        if self._reduce_only:
+            for account_id in (maker.account, taker.account):
+                if (account_id, inst.symbol) in self._reduce_only:
+                    self._enforce_reduce_only(account_id, inst.symbol)
 
     def _on_maker_refused(self, maker: Order, reason: Reason) -> None:
         self._write((_ENDED, maker.order_id, reason, maker.remaining))
+        if maker.client_id is not None:
+            self._forget(maker)
         assert self._result is not None
         self._result.removed_makers += ((maker.order_id, reason),)
 
-    def cancel(self, ts: int, account: str, order_id: int) -> Result:
-        """Cancel a resting order of ``account``; ``value`` is the size that was left."""
+    # ---------------------------------------------------------------- stops
+
+    def _trigger_prices(self, symbol: str) -> dict[Trigger, int | None]:
+        return {
+            Trigger.LAST_TRADE: self.last_trade.last.get(symbol),
+            Trigger.EXTERNAL: self.external_prices.prices.get(symbol),
+        }
+
+    def _release_stops(self) -> None:
+        """Release every stop the reference prices have reached, one at a time (``stops.py``).
+
+        Instruments are visited in configuration order; each release may move the price and
+        trigger more (a cascade), so the search starts again after each one.
+        """
+        while self._stop_count:
+            for symbol, stop_book in self.stops.items():
+                if stop_book:
+                    stop = stop_book.next_triggered(self._trigger_prices(symbol))
+                    if stop is not None:
+                        stop_book.remove(stop.order.order_id)
+                        self._stop_count -= 1
+                        self._trigger(stop)
+                        break
+            else:
+                return
+
+    def _trigger(self, stop: StopOrder) -> None:
+        order = stop.order
+        inst, _, book = self._listing[order.instrument]
+        self._write((Ev.TRIGGERED, order.order_id))
+        result = OrderResult(True, order_id=order.order_id)
+        if inst.expiry_us is not None and self.now >= inst.expiry_us:
+            self._end(order, Reason.INSTRUMENT_EXPIRED, result)
+            return
+        is_market = stop.order_type is OrderType.STOP_MARKET
+        if is_market:
+            ref = self.reference.reference_price(inst.symbol)
+            if ref is None:
+                self._end(order, Reason.NO_REFERENCE_PRICE, result)
+                return
+            order.price = band_limit(ref, order.side, inst.market_band_ppm)
+            self._write((Ev.REPRICED, order.order_id, order.price))
+        elif order.tif is _POST_ONLY:
+            best = book.best_ask() if order.side is _BUY else book.best_bid()
+            posted = post_only_price(order.side, order.price, best, inst.post_only_reprice)
+            if posted is None:
+                self._end(order, Reason.POST_ONLY_WOULD_TAKE, result)
+                return
+            if posted != order.price:
+                order.price = posted
+                self._write((Ev.REPRICED, order.order_id, posted))
+        self._execute(order, inst, book, result, is_market)
+
+    # ---------------------------------------------------------------- cancel and amend
+
+    def cancel(
+        self, ts: int, account: str, order_id: int | None = None, *, client_id: str | None = None
+    ) -> Result:
+        """Cancel a resting order or an untriggered stop of ``account``, named by its order id or
+        by its client order id; ``value`` is the size that was left."""
         _check_ts(ts)
         acct = self._user_account(account)
-        self._write((Ev.CANCEL, ts, acct.index if acct else _raw(account), _raw(order_id)))
+        record: tuple[Any, ...] = (Ev.CANCEL, ts, acct.index if acct else _raw(account), _raw(order_id))
+        if client_id is not None:
+            record += (_raw(client_id),)
+        self._write(record)
         reason = self._stale(ts)
         order = None
         if reason is None:
             if acct is None:
                 reason = Reason.UNKNOWN_ACCOUNT
             else:
-                order = self.find_order(order_id)
-                if order is None:
-                    reason = Reason.UNKNOWN_ORDER
-                elif order.account != account:
-                    reason = Reason.NOT_ORDER_OWNER
+                order, reason = self._lookup(account, order_id, client_id)
         if reason is not None:
             return self._reject(reason)
         assert order is not None
-        self.books[order.instrument].remove(order)
+        book = self.books[order.instrument]
+        if book.orders.get(order.order_id) is order:
+            book.remove(order)
+        else:
+            self.stops[order.instrument].remove(order.order_id)
+            self._stop_count -= 1
         self._write((_ENDED, order.order_id, Reason.CANCELLED, order.remaining))
+        if order.client_id is not None:
+            self._forget(order)
         return Result(True, value=order.remaining)
+
+    def amend(
+        self,
+        ts: int,
+        account: str,
+        order_id: int | None = None,
+        *,
+        client_id: str | None = None,
+        size: int | str | Decimal | None = None,
+        price: int | str | Decimal | None = None,
+    ) -> OrderResult:
+        """Change a resting limit order's open size and/or price.
+
+        Reducing the size at the same price keeps time priority. A new price or a larger size
+        loses it: the order leaves the book, may match at its new price like a new incoming
+        order (post-only rules apply), and rests behind every order now at that price. ``size``
+        is the new *open* size. An order that has filled or been cancelled meanwhile is refused
+        with ``ORDER_CLOSED``.
+        """
+        _check_ts(ts)
+        acct = self._user_account(account)
+        size, price = _raw(size), _raw(price)
+        self._write(
+            (
+                Ev.AMEND,
+                ts,
+                acct.index if acct else _raw(account),
+                _raw(order_id),
+                _raw(client_id),
+                size,
+                price,
+            )
+        )
+        reason = self._stale(ts)
+        order = None
+        if reason is None:
+            if acct is None:
+                reason = Reason.UNKNOWN_ACCOUNT
+            else:
+                order, reason = self._lookup(account, order_id, client_id)
+        if reason is not None:
+            return self._reject_order(reason)
+        assert order is not None
+        inst, _, book = self._listing[order.instrument]
+        if book.orders.get(order.order_id) is not order:
+            return self._reject_order(Reason.CANNOT_AMEND)
+        if size is None and price is None:
+            return self._reject_order(Reason.NOTHING_TO_AMEND)
+        new_size = order.remaining
+        if size is not None:
+            new_size = _to_base(size, inst.lot_size)
+            if new_size is None:
+                return self._reject_order(Reason.SIZE_OFF_LOT if _is_decimal(size) else Reason.INVALID_SIZE)
+            if new_size <= 0:
+                return self._reject_order(Reason.INVALID_SIZE)
+            if new_size < inst.min_size:
+                return self._reject_order(Reason.BELOW_MIN_SIZE)
+        new_price = order.price
+        if price is not None:
+            new_price = self._ticks(price, inst)
+            if new_price is None:
+                return self._reject_order(_bad_price(price, inst))
+        result = OrderResult(True, order_id=order.order_id)
+        if new_price == order.price and new_size <= order.remaining:
+            if new_size < order.remaining:
+                book.reduce(order, order.remaining - new_size)
+            self._write((Ev.AMENDED, order.order_id, new_size, new_price, True))
+            result.remaining, result.resting = new_size, True
+            return result
+        if order.tif is _POST_ONLY:
+            best = book.best_ask() if order.side is _BUY else book.best_bid()
+            posted = post_only_price(order.side, new_price, best, inst.post_only_reprice)
+            if posted is None:
+                return self._reject_order(Reason.POST_ONLY_WOULD_TAKE)
+            new_price = posted
+        book.remove(order)
+        order.price, order.remaining = new_price, new_size
+        self._write((Ev.AMENDED, order.order_id, new_size, new_price, False))
+        self._execute(order, inst, book, result, False)
+        if self._stop_count:
+            self._release_stops()
+        return result
+
+    def _lookup(self, account: str, order_id: Any, client_id: Any) -> tuple[Order | None, Reason | None]:
+        """A live order of ``account`` named by id or client id, or the reason it cannot be had."""
+        if (order_id is None) == (client_id is None):
+            return None, Reason.ORDER_ID_AND_CLIENT_ID
+        if client_id is not None:
+            order = self._client_ids.get((account, client_id)) if type(client_id) is str else None
+            return (order, None) if order is not None else (None, Reason.UNKNOWN_ORDER)
+        order = self.find_order(order_id)
+        if order is None:
+            if type(order_id) is int and 0 < order_id < self.next_order_id:
+                return None, Reason.ORDER_CLOSED
+            return None, Reason.UNKNOWN_ORDER
+        if order.account != account:
+            return None, Reason.NOT_ORDER_OWNER
+        return order, None
+
+    # ---------------------------------------------------------------- reduce-only and client ids
+
+    def _track_reduce_only(self, order: Order) -> None:
+        key = (order.account, order.instrument)
+        tracked = self._reduce_only.setdefault(key, [])
+        if not any(o is order for o in tracked):  # an amended order is tracked already
+            tracked.append(order)
+        self._enforce_reduce_only(*key)
+
+    def _enforce_reduce_only(self, account_id: str, symbol: str) -> None:
+        """Trim or cancel resting reduce-only orders that exceed the position (``order_rules``)."""
+        key = (account_id, symbol)
+        book = self.books[symbol]
+        live = [o for o in self._reduce_only[key] if book.orders.get(o.order_id) is o]
+        position = self.ledger.accounts[account_id].positions.get(symbol)
+        for order, keep in reduce_only_trims(position.size if position else 0, live):
+            if keep:
+                book.reduce(order, order.remaining - keep)
+                self._write((Ev.TRIMMED, order.order_id, Reason.REDUCE_ONLY, keep))
+            else:
+                book.remove(order)
+                self._write((_ENDED, order.order_id, Reason.REDUCE_ONLY, order.remaining))
+                if order.client_id is not None:
+                    self._forget(order)
+        live = [o for o in live if book.orders.get(o.order_id) is o]
+        if live:
+            self._reduce_only[key] = live
+        else:
+            del self._reduce_only[key]
+
+    def _forget(self, order: Order) -> None:
+        """An order with a client id is no longer live: its client id may be used again."""
+        key = (order.account, order.client_id)
+        if self._client_ids.get(key) is order:  # type: ignore[arg-type]
+            del self._client_ids[key]  # type: ignore[arg-type]
 
     # ---------------------------------------------------------------- views (no journal)
 
     def find_order(self, order_id: int) -> Order | None:
-        """The resting order with this id, or ``None``. O(number of instruments)."""
+        """The live order (resting, or an untriggered stop) with this id, or ``None``.
+
+        O(number of instruments).
+        """
         if type(order_id) is not int:
             return None
         for book in self.books.values():
             order = book.orders.get(order_id)
             if order is not None:
                 return order
+        if self._stop_count:
+            for stop_book in self.stops.values():
+                stop = stop_book.orders.get(order_id)
+                if stop is not None:
+                    return stop.order
         return None
 
     def account(self, account_id: str) -> Account:
@@ -455,6 +804,15 @@ class Venue:
             if o.account == account_id
         ]
 
+    def stop_orders(self, account_id: str) -> list[StopOrder]:
+        """Untriggered stops of one account, by instrument then id."""
+        return [
+            s
+            for symbol in self.stops
+            for s in sorted(self.stops[symbol].orders.values(), key=lambda s: s.order.order_id)
+            if s.order.account == account_id
+        ]
+
     def top(self, instrument: str) -> tuple[int | None, int, int | None, int]:
         """Top of book: ``(bid, bid_size, ask, ask_size)``."""
         return self.books[instrument].top()
@@ -463,6 +821,11 @@ class Venue:
         return self.books[instrument].depth(levels)
 
     # ---------------------------------------------------------------- helpers
+
+    def _ticks(self, price: Any, inst: Instrument) -> int | None:
+        """A positive price in ticks from an int or a decimal string, else ``None``."""
+        ticks = _to_base(price, inst.tick_size)
+        return ticks if ticks is not None and ticks > 0 else None
 
     def _user_account(self, account: Any) -> Account | None:
         return self._users.get(account) if type(account) is str else None
@@ -483,14 +846,36 @@ class Venue:
 
     def _check(self) -> None:
         """Assert the invariants of every book, the ledger, and the links between them."""
+        live: dict[tuple[str, str], Order] = {}
         for symbol, book in self.books.items():
             book._check()
-            for order in book.orders.values():
+            self.stops[symbol]._check()
+            resting = list(book.orders.values())
+            waiting = [s.order for s in self.stops[symbol].orders.values()]
+            for order in resting + waiting:
                 assert order.instrument == symbol
-                assert order.account in self.ledger.accounts and not order.account.startswith(SYSTEM_PREFIX)
+                assert order.account in self._users
                 assert 0 < order.order_id < self.next_order_id
-                assert order.tif is _GTC
-        self.ledger._check(list(self.books))
+                if order.client_id is not None:
+                    live[(order.account, order.client_id)] = order
+            for order in resting:
+                assert order.tif is _GTC or order.tif is _POST_ONLY
+                assert self.stops[symbol].orders.get(order.order_id) is None
+            # reduce-only orders never exceed what would bring the position to zero
+            reducing: dict[str, list[Order]] = {}
+            for order in resting:
+                if order.flags & REDUCE_ONLY_FLAG:
+                    reducing.setdefault(order.account, []).append(order)
+            for account_id, orders in reducing.items():
+                position = self.ledger.accounts[account_id].positions.get(symbol)
+                assert not reduce_only_trims(position.size if position else 0, orders), (
+                    f"{account_id} {symbol}: reduce-only orders exceed the position"
+                )
+                tracked = self._reduce_only.get((account_id, symbol), [])
+                assert all(any(o is t for t in tracked) for o in orders), "untracked reduce-only order"
+        assert live == self._client_ids, "client order ids out of step with live orders"
+        assert self._stop_count == sum(len(s) for s in self.stops.values())
+        self.ledger._check([s for s, i in self.instruments.items() if not i.is_spot])
 
 
 def _check_ts(ts: Any) -> None:
@@ -500,10 +885,19 @@ def _check_ts(ts: Any) -> None:
 
 
 def _enum(kind: type, value: Any) -> Any:
+    if type(value) is kind:
+        return value
     try:
         return kind(value) if type(value) is int else None
     except ValueError:
         return None
+
+
+def _bad_price(price: Any, inst: Instrument) -> Reason:
+    """Why ``price`` is not a positive number of ticks: off the tick grid, or not a price at all."""
+    if isinstance(price, str) and _is_decimal(price) and _to_base(price, inst.tick_size) is None:
+        return Reason.PRICE_OFF_TICK
+    return Reason.INVALID_PRICE
 
 
 def _is_decimal(value: Any) -> bool:

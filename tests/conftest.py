@@ -59,6 +59,23 @@ def eth_perp(**overrides: object) -> Instrument:
     return Instrument.create("ETH-PERP", **fields)  # type: ignore[arg-type]
 
 
+def btc_spot(**overrides: object) -> Instrument:
+    """BTC-USDC spot pair: tick 0.5 USDC, lot 0.001 BTC -> 500 USDC atoms per tick per lot,
+    100,000 BTC atoms (satoshis) per lot; maker -100 ppm, taker 500 ppm."""
+    fields: dict = dict(
+        kind="spot",
+        underlying="BTC",
+        settlement=USDC,
+        base=BTC,
+        tick_size="0.5",
+        lot_size="0.001",
+        maker_fee_ppm=-100,
+        taker_fee_ppm=500,
+    )
+    fields.update(overrides)
+    return Instrument.create("BTC-USDC", **fields)  # type: ignore[arg-type]
+
+
 def make_venue(
     *instruments: Instrument,
     accounts: tuple[str, ...] = ("alice", "bob", "carol"),

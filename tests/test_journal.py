@@ -79,7 +79,7 @@ def test_events_are_as_documented() -> None:
         [Ev.REJECTED, Reason.SIZE_OFF_LOT],
         [Ev.WITHDRAW, 8, 1, 0, "10"],
         [Ev.CANCEL, 9, 1, 4],
-        [Ev.REJECTED, Reason.UNKNOWN_ORDER],
+        [Ev.REJECTED, Reason.ORDER_CLOSED],
     ]
 
 

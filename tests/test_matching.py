@@ -132,7 +132,9 @@ def test_cancel(venue: Venue) -> None:
     assert result.ok and result.value == 3
     assert venue.top("BTC-PERP") == (None, 0, None, 0)
     again = venue.cancel(4, "alice", resting.order_id)
-    assert not again.ok and again.reason is Reason.UNKNOWN_ORDER
+    assert not again.ok and again.reason is Reason.ORDER_CLOSED
+    never = venue.cancel(4, "alice", 99)
+    assert not never.ok and never.reason is Reason.UNKNOWN_ORDER
     venue._check()
 
 

@@ -34,6 +34,7 @@ import pytest
 
 from exchange_sim.config import ReferenceSource, VenueConfig
 from exchange_sim.instruments import InstrumentKind
+from exchange_sim.orders import SelfTrade
 from exchange_sim.scenario import (
     AccountSpec,
     Scenario,
@@ -111,8 +112,13 @@ def test_default_scenario_header(default: Scenario) -> None:
 
 
 def test_default_scenario_instruments(default: Scenario) -> None:
-    btc, eth, fut = default.venue.instruments
-    assert (btc.symbol, eth.symbol, fut.symbol) == ("BTC-PERP", "ETH-PERP", "BTC-FUT")
+    btc, eth, fut, spot = default.venue.instruments
+    assert (btc.symbol, eth.symbol, fut.symbol, spot.symbol) == (
+        "BTC-PERP",
+        "ETH-PERP",
+        "BTC-FUT",
+        "BTC-USDC",
+    )
 
     assert btc.kind is InstrumentKind.PERPETUAL
     assert (btc.underlying, btc.settlement_asset) == ("BTC", "USDC")
@@ -133,12 +139,17 @@ def test_default_scenario_instruments(default: Scenario) -> None:
     assert fut.market_band_ppm == 100_000  # overridden in the file
     assert (fut.maker_fee_ppm, fut.taker_fee_ppm) == (-100, 500)
 
+    assert spot.kind is InstrumentKind.SPOT and spot.post_only_reprice
+    assert (spot.underlying, spot.settlement_asset) == ("BTC", "USDC")
+    assert spot.atoms_per_tick_per_lot == 500  # 0.5 * 0.001 * 10**6 USDC atoms
+    assert spot.base_atoms_per_lot == 100_000  # 0.001 * 10**8 BTC atoms
+
 
 def test_default_scenario_accounts(default: Scenario) -> None:
     assert default.accounts == (
-        AccountSpec("maker", (("USDC", 1_000_000_000_000),)),
-        AccountSpec("alice", (("USDC", 10_000_000_000),)),
-        AccountSpec("bob", (("USDC", 10_000_000_000),)),
+        AccountSpec("maker", (("USDC", 1_000_000_000_000), ("BTC", 2_000_000_000))),
+        AccountSpec("alice", (("USDC", 10_000_000_000), ("BTC", 50_000_000))),
+        AccountSpec("bob", (("USDC", 10_000_000_000), ("BTC", 25_000_000))),
         AccountSpec("carol", (("USDC", 2_500_750_000),)),  # "2500.75"
     )
 
@@ -747,11 +758,67 @@ def test_documented_complete_example_loads() -> None:
     doc = (Path(__file__).parent.parent / "docs" / "scenario-format.md").read_text(encoding="utf-8")
     example = doc.split("## Complete example", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
     scenario = loads_scenario(example, "docs/scenario-format.md")
-    perp, fut = scenario.venue.instruments
+    perp, fut, spot = scenario.venue.instruments
     assert (perp.tick_size, perp.lot_size, perp.min_size) == (Fraction(1, 2), Fraction(1, 1000), 1)
     assert perp.atoms_per_tick_per_lot == 500
     assert fut.expiry_us == 2_592_000_000_000
+    assert spot.is_spot and spot.post_only_reprice
+    assert (spot.atoms_per_tick_per_lot, spot.base_atoms_per_lot) == (50, 10_000)
     assert scenario.accounts == (
         AccountSpec("alice", (("USDC", 10_000_000_000), ("BTC", 50_000_000))),
         AccountSpec("bob", (("USDC", 2_500_750_000),)),
     )
+
+
+SPOT_BASE = """
+[scenario]
+name = "spot"
+[[assets]]
+symbol = "USDC"
+decimals = 6
+[[assets]]
+symbol = "BTC"
+decimals = 8
+"""
+
+
+@pytest.mark.parametrize(
+    ("instrument", "field", "expected"),
+    [
+        (
+            'symbol = "X"\nkind = "spot"\nunderlying = "ETH"\nsettlement_asset = "USDC"\ntick_size = "1"',
+            "instruments[0].underlying",
+            "for a spot pair, its base asset",
+        ),
+        (
+            'symbol = "X"\nkind = "spot"\nunderlying = "USDC"\nsettlement_asset = "USDC"\ntick_size = "1"',
+            "instruments[0].underlying",
+            "a base asset other than the quote",
+        ),
+        (
+            'symbol = "X"\nkind = "spot"\nunderlying = "BTC"\nsettlement_asset = "USDC"\ntick_size = "1000"\n'
+            'lot_size = "0.000000001"',
+            "instruments[0].lot_size",
+            "whole number of BTC atoms",
+        ),
+        (
+            'symbol = "X"\nkind = "perpetual"\nunderlying = "BTC"\nsettlement_asset = "USDC"\n'
+            'tick_size = "1"\npost_only_reprice = "yes"',
+            "instruments[0].post_only_reprice",
+            "true or false",
+        ),
+    ],
+)
+def test_spot_and_post_only_fields_are_validated(instrument: str, field: str, expected: str) -> None:
+    with pytest.raises(ScenarioError) as info:
+        loads_scenario(SPOT_BASE + "[[instruments]]\n" + instrument + "\n", "spot.toml")
+    assert info.value.field == field
+    assert expected in info.value.expected
+
+
+def test_venue_self_trade_prevention() -> None:
+    text = '[scenario]\nname = "x"\n[venue]\nself_trade_prevention = "cancel_both"\n'
+    assert loads_scenario(text).venue.self_trade_prevention is SelfTrade.CANCEL_BOTH
+    with pytest.raises(ScenarioError) as info:
+        loads_scenario(text.replace("cancel_both", "none"))
+    assert info.value.field == "venue.self_trade_prevention"

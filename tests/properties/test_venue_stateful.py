@@ -11,7 +11,8 @@ Behaviours verified after every step (DESIGN.md invariants 1-3):
 - money is conserved per asset and positions sum to zero per instrument (``Venue._check``), and
   each account's position equals the model's sum of its fills.
 
-The gate refuses fills where "dave" rests or "erin" takes, so refusal paths are exercised too.
+The gate refuses fills where "dave" rests or "erin" takes, so refusal paths are exercised too;
+an order meeting its own account's resting order stops there (self-trade prevention's default).
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ class ReferenceVenue:
             if not crossing:
                 break
             maker = min(crossing, key=lambda o: (o.price * order.side, o.order_id))
+            if maker.account == order.account:  # self-trade prevention (default: cancel the taker)
+                return fills, removed, False
             if order.account == "erin":
                 return fills, removed, False
             if maker.account == "dave":
@@ -149,7 +152,7 @@ class VenueMachine(RuleBasedStateMachine):
         resting = {o.order_id: (s, o) for s in INSTRUMENTS for o in self.model.resting[s]}
         result = self.venue.cancel(self.tick(), owner_guess, order_id)
         if order_id not in resting:
-            assert not result.ok and result.reason is Reason.UNKNOWN_ORDER
+            assert not result.ok and result.reason is Reason.ORDER_CLOSED  # every id came from an order
             return
         symbol, order = resting[order_id]
         if order.account != owner_guess:
