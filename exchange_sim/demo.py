@@ -1,10 +1,11 @@
 """The demo job: a few accounts trading on a scenario's venue, then a printed summary.
 
 Until the simulator exists this is what ``exchange-sim demo`` runs. It opens the scenario's
-accounts, lets the first one make markets on every instrument and the others trade against it
-with a seeded random order flow (limit, IOC and market orders, cancels), journals everything,
-replays the journal to check it, and summarises: trades per instrument, balances and positions
-per account, fee income, money conservation and the journal digest.
+accounts and lets the first one make markets on every instrument with post-only quotes named by
+client order ids, moved by amends; the others trade against it with a seeded random order flow
+(market, IOC, GTC, stop-market and reduce-only orders, cancels). Everything is journaled, the
+journal is replayed to check it, and the summary shows trades per instrument, balances, equity
+and positions per account, what happened to the orders, money conservation and the digest.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 from exchange_sim.events import Ev
 from exchange_sim.instruments import Instrument
 from exchange_sim.journal import JournalWriter, read_journal
-from exchange_sim.orders import OrderType, Side, TimeInForce
+from exchange_sim.orders import OrderType, Reason, Side, TimeInForce
 from exchange_sim.replay import replay
 from exchange_sim.scenario import Scenario
 from exchange_sim.units import format_atoms
@@ -66,34 +67,54 @@ def run_demo(scenario: Scenario, out_dir: Path, steps: int = 2_000, seed: int | 
     maker, traders = scenario.accounts[0].id, [a.id for a in scenario.accounts[1:]]
     live = [i for i in scenario.venue.instruments if i.expiry_us is None or i.expiry_us > steps * STEP_US]
     mids = {i.symbol: _mid_ticks(i) for i in live}
-    quotes: dict[str, list[int]] = {i.symbol: [] for i in live}
     for step in range(1, steps + 1):
         ts = step * STEP_US
         inst = live[int(rng.integers(len(live)))]
         symbol = inst.symbol
         gap = max(1, mids[symbol] // 2_000)  # quotes 5 bps apart
-        if step % 25 == 1:  # the maker re-centres its quotes on the last trade
-            for order_id in quotes[symbol]:
-                venue.cancel(ts, maker, order_id)
-            quotes[symbol] = []
+        if step % 25 == 1:  # the maker re-centres its post-only quotes on the last trade
             mid = venue.last_trade.reference_price(symbol) or mids[symbol]
             mids[symbol] = mid
             for level in range(1, 6):
                 size = inst.min_size * int(rng.integers(5, 20))
                 for side, price in ((Side.BUY, mid - level * gap), (Side.SELL, mid + level * gap)):
-                    result = venue.submit(ts, maker, symbol, side, size, price)
-                    if result.resting:
-                        quotes[symbol].append(result.order_id)
+                    quote_id = f"{symbol}/{'bid' if side is Side.BUY else 'ask'}{level}"
+                    moved = venue.amend(ts, maker, client_id=quote_id, size=size, price=price)
+                    if moved.reason is Reason.UNKNOWN_ORDER:  # filled meanwhile (or never placed): quote anew
+                        venue.submit(
+                            ts,
+                            maker,
+                            symbol,
+                            side,
+                            size,
+                            price,
+                            tif=TimeInForce.POST_ONLY,
+                            client_id=quote_id,
+                        )
             continue
         trader = traders[int(rng.integers(len(traders)))]
         side = Side.BUY if rng.random() < 0.5 else Side.SELL
         size = inst.min_size * int(rng.integers(1, 6))
+        if inst.is_spot and side is Side.SELL:  # spot: sell only the base asset one has
+            size = min(size, venue.account(trader).balance(inst.underlying) // inst.base_atoms_per_lot)
+            if size < inst.min_size:
+                continue
         roll = rng.random()
-        if roll < 0.2:
+        position = venue.account(trader).position(symbol).size
+        if roll < 0.15:
             venue.submit(ts, trader, symbol, side, size, order_type=OrderType.MARKET)
-        elif roll < 0.6:
+        elif roll < 0.45:
             price = mids[symbol] + int(side) * gap * int(rng.integers(0, 3))
             venue.submit(ts, trader, symbol, side, size, price, tif=TimeInForce.IOC)
+        elif roll < 0.55:  # a stop: buy above the market, sell below it
+            stop = (venue.last_trade.reference_price(symbol) or mids[symbol]) + int(side) * gap * 3
+            venue.submit(ts, trader, symbol, side, size, order_type=OrderType.STOP_MARKET, stop_price=stop)
+        elif roll < 0.65 and position and not inst.is_spot:  # take some profit or loss: reduce-only
+            close = Side.SELL if position > 0 else Side.BUY
+            price = mids[symbol] + int(close) * gap * 2
+            venue.submit(
+                ts, trader, symbol, close, abs(position), price, tif=TimeInForce.IOC, reduce_only=True
+            )
         else:
             price = mids[symbol] - int(side) * gap * int(rng.integers(1, 4))
             result = venue.submit(ts, trader, symbol, side, size, price)
@@ -149,6 +170,9 @@ def summary_lines(report: DemoReport, scenario: Scenario) -> list[str]:
     verdict = "yes" if conserved else "NO"
     lines.append(f"money conserved (deposits - withdrawals = sum of balances, every asset): {verdict}")
     lines.append(f"positions net to zero in every instrument: {'yes' if net_zero else 'NO'}")
+    lines.append("")
+    lines.extend(_order_outcomes(report))
+    lines.append("")
     lines.append(
         f"journal: {report.journal_path} ({report.events} events, {report.nbytes} bytes,"
         f" {report.nbytes / max(report.events, 1):.1f} bytes/event)"
@@ -169,16 +193,47 @@ def _position_value(venue: Venue, account, asset: str) -> int:  # type: ignore[n
     return total
 
 
+def _order_outcomes(report: DemoReport) -> list[str]:
+    """What happened to the orders, counted from the journal: a tour of the reason codes."""
+    _, events = read_journal(report.journal_path)
+    counts: dict[str, int] = {}
+
+    def count(key: str) -> None:
+        counts[key] = counts.get(key, 0) + 1
+
+    for event in events:
+        code = event[0]
+        if code == Ev.SUBMIT:
+            count("submitted")
+        elif code == Ev.REJECTED:
+            count(f"refused: {Reason(event[1]).name}")
+        elif code == Ev.ENDED:
+            count(f"ended: {Reason(event[2]).name}")
+        elif code in (Ev.AMENDED, Ev.TRIGGERED, Ev.TRIMMED, Ev.REPRICED):
+            count(Ev(code).name.lower())
+    width = max(len(k) for k in counts) if counts else 0
+    return ["orders (from the journal):"] + [f"  {k:<{width}} {v:>7}" for k, v in sorted(counts.items())]
+
+
 def _trade_stats(report: DemoReport) -> dict[str, tuple[int, int]]:
-    """Trades and volume (lots) per instrument, read back from the journal."""
+    """Trades and volume (lots) per instrument, read back from the journal.
+
+    A FILL names its maker order; each order's instrument is known from the SUBMIT that the
+    order's ACCEPTED follows.
+    """
     _, events = read_journal(report.journal_path)
     symbols = [i.symbol for i in report.venue.config.instruments]
+    instrument_of: dict[int, str] = {}
+    submitted: str | None = None
     stats: dict[str, tuple[int, int]] = {}
-    current = None
     for event in events:
-        if event[0] == Ev.SUBMIT:
-            current = symbols[event[3]] if type(event[3]) is int else None
-        elif event[0] == Ev.FILL and current is not None:
-            count, lots = stats.get(current, (0, 0))
-            stats[current] = (count + 1, lots + event[3])
+        code = event[0]
+        if code == Ev.SUBMIT:
+            submitted = symbols[event[3]] if type(event[3]) is int else None
+        elif code == Ev.ACCEPTED and submitted is not None:
+            instrument_of[event[1]] = submitted
+        elif code == Ev.FILL:
+            symbol = instrument_of[event[1]]
+            count, lots = stats.get(symbol, (0, 0))
+            stats[symbol] = (count + 1, lots + event[3])
     return stats
