@@ -85,18 +85,20 @@ def make_stream(n: int, seed: int) -> list[tuple[int, ...]]:
     return ops
 
 
-def _noop_fill(taker: Order, maker: Order, price: int, lots: int) -> None:
-    return None
-
-
 def _noop_refused(maker: Order, reason: object) -> None:
     return None
 
 
-def run_book(ops: list[tuple[int, ...]]) -> float:
+def run_book(ops: list[tuple[int, ...]], check: bool = True) -> float:
     """Seconds to push ``ops`` through the book and matching alone."""
     book = OrderBook("BTC-PERP")
     gate = AcceptAll()
+
+    def fill(taker: Order, maker: Order, price: int, lots: int) -> None:
+        # what matching.apply_to_orders does, inlined as the venue's fill callback inlines it
+        book.reduce(maker, lots)
+        taker.remaining -= lots
+
     names = [f"acct{i}" for i in range(ACCOUNTS)]
     sides = {1: Side.BUY, -1: Side.SELL}
     gtc = TimeInForce.GTC
@@ -108,7 +110,7 @@ def run_book(ops: list[tuple[int, ...]]) -> float:
             _, account, side, price, size = op
             order = Order(next_id, names[account], "BTC-PERP", sides[side], price, size, size, gtc, 0)
             next_id += 1
-            match(book, order, gate, _noop_fill, _noop_refused)
+            match(book, order, gate, fill, _noop_refused)
             if order.remaining:
                 book.add(order)
         else:
@@ -116,7 +118,8 @@ def run_book(ops: list[tuple[int, ...]]) -> float:
             if order is not None:
                 book.remove(order)
     elapsed = time.perf_counter() - start
-    book._check()
+    if check:
+        book._check()
     return elapsed
 
 
@@ -129,7 +132,9 @@ def _venue(journal: JournalWriter | None) -> tuple[Venue, list[str]]:
     return venue, names
 
 
-def run_venue(ops: list[tuple[int, ...]], journal_path: Path) -> tuple[float, int, int, Venue]:
+def run_venue(
+    ops: list[tuple[int, ...]], journal_path: Path, check: bool = True
+) -> tuple[float, int, int, Venue]:
     """Seconds for the whole venue with a file journal; also (events, bytes) of the journal."""
     journal = JournalWriter(journal_path)
     venue, names = _venue(journal)
@@ -148,7 +153,8 @@ def run_venue(ops: list[tuple[int, ...]], journal_path: Path) -> tuple[float, in
     journal.flush()
     elapsed = time.perf_counter() - start
     journal.close()
-    venue._check()
+    if check:
+        venue._check()
     return elapsed, journal.events - events_before, journal_path.stat().st_size - bytes_before, venue
 
 
@@ -183,9 +189,23 @@ def main() -> None:
     parser.add_argument("--resting", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=3, help="best of N timings")
+    parser.add_argument(
+        "--only",
+        choices=["stream", "book", "venue"],
+        help="run one part once and print nothing else (for instruction counts under callgrind)",
+    )
     args = parser.parse_args()
     print(f"python {platform.python_version()} on {platform.machine()}, {args.ops} ops, seed {args.seed}")
     ops = make_stream(args.ops, args.seed)
+    if args.only == "stream":
+        return
+    if args.only == "book":
+        run_book(ops, check=False)
+        return
+    if args.only == "venue":
+        with tempfile.TemporaryDirectory() as tmp:
+            run_venue(ops, Path(tmp) / "j.msgpack", check=False)
+        return
     counts = {SUBMIT: 0, CANCEL: 0}
     for op in ops:
         counts[op[0]] += 1

@@ -616,13 +616,7 @@ class Venue:
         if client_id is not None:
             record += (_raw(client_id),)
         self._write(record)
-        reason = self._stale(ts)
-        order = None
-        if reason is None:
-            if acct is None:
-                reason = Reason.UNKNOWN_ACCOUNT
-            else:
-                order, reason = self._lookup(account, order_id, client_id)
+        order, reason = self._lookup(ts, acct, order_id, client_id)
         if reason is not None:
             return self._reject(reason)
         assert order is not None
@@ -669,13 +663,7 @@ class Venue:
                 price,
             )
         )
-        reason = self._stale(ts)
-        order = None
-        if reason is None:
-            if acct is None:
-                reason = Reason.UNKNOWN_ACCOUNT
-            else:
-                order, reason = self._lookup(account, order_id, client_id)
+        order, reason = self._lookup(ts, acct, order_id, client_id)
         if reason is not None:
             return self._reject_order(reason)
         assert order is not None
@@ -719,8 +707,17 @@ class Venue:
             self._release_stops()
         return result
 
-    def _lookup(self, account: str, order_id: Any, client_id: Any) -> tuple[Order | None, Reason | None]:
-        """A live order of ``account`` named by id or client id, or the reason it cannot be had."""
+    def _lookup(
+        self, ts: int, acct: Account | None, order_id: Any, client_id: Any
+    ) -> tuple[Order | None, Reason | None]:
+        """For cancel and amend at ``ts``: a live order of ``acct`` named by id or client id, or the
+        reason it cannot be had (a stale time, an unknown account, or the order itself)."""
+        reason = self._stale(ts)
+        if reason is not None:
+            return None, reason
+        if acct is None:
+            return None, Reason.UNKNOWN_ACCOUNT
+        account = acct.id
         if (order_id is None) == (client_id is None):
             return None, Reason.ORDER_ID_AND_CLIENT_ID
         if client_id is not None:
