@@ -420,3 +420,32 @@ def test_spot_fill_exchanges_base_for_quote() -> None:
         assert venue.ledger.totals(asset) == venue.ledger.deposited[asset]
     assert replay(journal.getvalue()).ok
     venue._check()
+
+
+def test_bad_vocabulary_input_changes_nothing(venue: Venue) -> None:
+    """Duplicate client id, reduce-only with no position, and other refusals leave no trace."""
+    venue.submit(1, "alice", P, SELL, 2, 100, client_id="a1")
+    venue.submit(1, "bob", P, BUY, 1, 90, tif=TimeInForce.POST_ONLY)
+    before = snapshot(venue)
+    cases = [
+        (dict(account="alice", client_id="a1"), Reason.DUPLICATE_CLIENT_ID),
+        (dict(account="carol", reduce_only=True), Reason.REDUCE_ONLY_WOULD_INCREASE),
+        (dict(account="carol", reduce_only="yes"), Reason.INVALID_REDUCE_ONLY),
+        (dict(account="carol", stp=7), Reason.INVALID_SELF_TRADE_MODE),
+        (dict(account="carol", price=100, tif=TimeInForce.POST_ONLY), Reason.POST_ONLY_WOULD_TAKE),
+        (
+            dict(account="carol", order_type=OrderType.MARKET, price=None, tif=TimeInForce.POST_ONLY),
+            Reason.INVALID_TIME_IN_FORCE,
+        ),
+    ]
+    for fields, reason in cases:
+        args: dict = dict(side=BUY, size=1, price=95)
+        args.update(fields)
+        account = args.pop("account")
+        result = venue.submit(2, account, P, **args)
+        assert not result.accepted and result.reason is reason, fields
+        assert snapshot(venue) == before, fields
+    assert venue.cancel(3, "alice", client_id="zz").reason is Reason.UNKNOWN_ORDER
+    assert venue.cancel(3, "bob", client_id="a1").reason is Reason.UNKNOWN_ORDER  # client ids are per account
+    assert snapshot(venue) == before
+    venue._check()
