@@ -1,0 +1,145 @@
+"""Cross margin for one account: equity, initial and maintenance requirements, free collateral.
+
+Cross margin pools everything an account holds (the cash-flow model of DESIGN.md, "Money"):
+
+    equity      = settlement balance
+                + sum over other assets of their collateral value  (margin/collateral.py)
+                + sum over positions of size x mark x atoms_per_tick_per_lot
+    initial     = sum over positions of the bracket initial requirement of |notional|
+    maintenance = sum over positions of the bracket maintenance requirement of |notional|
+    free collateral = equity - initial
+
+where ``notional = |size| x mark x atoms_per_tick_per_lot`` and the brackets are
+:mod:`exchange_sim.margin.brackets`. An account is healthy while ``equity >= maintenance`` and may
+open risk while ``equity >= initial``. Equity in this form (quote balance plus every position's
+value at the oracle/mark price) is how dYdX v4's margining documentation defines an account's
+total value; pooling one margin balance across all positions is cross margin as Binance and
+other venues offer it; the per-position tiered requirements are the brackets Binance and
+Hyperliquid publish (see ``docs/margin.md``).
+
+All amounts are settlement atoms. Only positions and collateral in the settlement asset's venue
+are pooled; this module computes, it changes nothing and journals nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from exchange_sim.accounts import Account
+from exchange_sim.instruments import Instrument
+from exchange_sim.margin.brackets import BracketSchedule
+from exchange_sim.margin.collateral import CollateralRule, collateral_value
+from exchange_sim.units import Asset
+
+
+@dataclass(frozen=True, slots=True)
+class PositionMargin:
+    """One position's part of the account's requirements (amounts in settlement atoms)."""
+
+    instrument: str
+    size: int
+    mark: int
+    value: int
+    """size x mark x atoms_per_tick_per_lot: signed, counted in equity."""
+    notional: int
+    """|value|: what the brackets are applied to."""
+    bracket: int
+    initial: int
+    maintenance: int
+
+
+@dataclass(frozen=True, slots=True)
+class CollateralMargin:
+    """One non-settlement asset's contribution to equity."""
+
+    asset: str
+    balance: int
+    price: int
+    haircut_ppm: int
+    value: int
+
+
+@dataclass(frozen=True, slots=True)
+class AccountMargin:
+    """An account's cross-margin state at given prices."""
+
+    settlement_balance: int
+    collateral: tuple[CollateralMargin, ...]
+    positions: tuple[PositionMargin, ...]
+    equity: int
+    initial: int
+    maintenance: int
+
+    @property
+    def free_collateral(self) -> int:
+        """Equity above the initial requirement (negative: no new risk may be opened)."""
+        return self.equity - self.initial
+
+    @property
+    def healthy(self) -> bool:
+        """At or above maintenance; an account below it is liquidated (a later issue)."""
+        return self.equity >= self.maintenance
+
+
+def cross_margin(
+    account: Account,
+    settlement: str,
+    instruments: Mapping[str, Instrument],
+    schedules: Mapping[str, BracketSchedule],
+    marks: Mapping[str, int],
+    assets: Mapping[str, Asset],
+    rules: Mapping[str, CollateralRule],
+    prices: Mapping[str, int],
+) -> AccountMargin:
+    """The cross-margin state of ``account`` (see the module docstring).
+
+    ``marks``: mark price in ticks per instrument the account holds a position in.
+    ``rules`` / ``prices``: haircut and index price (settlement atoms per whole unit) per
+    non-settlement asset the account holds; an asset without a rule counts for nothing (a 100%
+    haircut) when positive, and at full price when negative (a liability is never ignored).
+    Positions in spot pairs do not exist; flat positions contribute nothing.
+    Cost: O(assets held + positions held).
+    """
+    collateral = []
+    for symbol, balance in account.balances.items():
+        if symbol == settlement or balance == 0:
+            continue
+        rule = rules.get(symbol)
+        haircut = rule.haircut_ppm if rule is not None else 1_000_000
+        price = prices[symbol]
+        value = collateral_value(balance, assets[symbol].decimals, price, haircut)
+        collateral.append(CollateralMargin(symbol, balance, price, haircut, value))
+    positions = []
+    for symbol, position in account.positions.items():
+        if not position.size:
+            continue
+        inst = instruments[symbol]
+        if inst.settlement_asset != settlement:
+            continue
+        mark = marks[symbol]
+        value = position.size * mark * inst.atoms_per_tick_per_lot
+        notional = abs(value)
+        schedule = schedules[symbol]
+        positions.append(
+            PositionMargin(
+                symbol,
+                position.size,
+                mark,
+                value,
+                notional,
+                schedule.bracket_index(notional),
+                schedule.initial(notional),
+                schedule.maintenance(notional),
+            )
+        )
+    balance = account.balances.get(settlement, 0)
+    equity = balance + sum(c.value for c in collateral) + sum(p.value for p in positions)
+    return AccountMargin(
+        balance,
+        tuple(collateral),
+        tuple(positions),
+        equity,
+        sum(p.initial for p in positions),
+        sum(p.maintenance for p in positions),
+    )
