@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from exchange_sim.instruments import Instrument
+from exchange_sim.margin.config import MarginConfig
 from exchange_sim.orders import SelfTrade
 from exchange_sim.units import Asset, UnitError, require_key
 
@@ -36,6 +37,8 @@ class VenueConfig:
     reference_price: ReferenceSource = ReferenceSource.LAST_TRADE
     self_trade_prevention: SelfTrade = SelfTrade.CANCEL_TAKER
     """The venue's default self-trade prevention mode (accounts and orders may override it)."""
+    margin: MarginConfig | None = None
+    """Cross-margin rules; ``None``: no margin (every fill is accepted)."""
 
     def __post_init__(self) -> None:
         seen: set[str] = set()
@@ -70,6 +73,8 @@ class VenueConfig:
                 expected=SELF_TRADE_EXPECTED,
             ) from None
         object.__setattr__(self, "self_trade_prevention", stp)
+        if self.margin is not None:
+            _check_margin(self.margin, by_symbol, self.instruments)
         try:
             reference = ReferenceSource(self.reference_price)
         except (ValueError, TypeError):
@@ -92,6 +97,7 @@ class VenueConfig:
             "instruments": [i.to_config() for i in self.instruments],
             "reference_price": self.reference_price.value,
             "self_trade_prevention": self.self_trade_prevention.name.lower(),
+            "margin": self.margin.to_dict() if self.margin is not None else None,
         }
 
     @classmethod
@@ -119,6 +125,7 @@ class VenueConfig:
             instruments,
             require_key(data, "reference_price", what),
             self_trade_from_name(require_key(data, "self_trade_prevention", what)),
+            MarginConfig.from_dict(data["margin"]) if data.get("margin") is not None else None,
         )
 
 
@@ -149,3 +156,39 @@ def _sequence(value: object, key: str) -> list[Any] | tuple[Any, ...]:
             expected="a list",
         )
     return value
+
+
+def _check_margin(
+    margin: MarginConfig, assets: dict[str, Asset], instruments: tuple[Instrument, ...]
+) -> None:
+    """Margin rules must name listed things and give every margined contract its brackets."""
+    if margin.settlement not in assets:
+        raise UnitError(
+            f"margin settlement asset {margin.settlement!r} is not listed",
+            field="settlement",
+            expected="a listed asset",
+        )
+    listed = {i.symbol: i for i in instruments}
+    schedules = margin.schedule_map()
+    for symbol in schedules:
+        inst = listed.get(symbol)
+        if inst is None or inst.is_spot or inst.settlement_asset != margin.settlement:
+            raise UnitError(
+                f"margin brackets for {symbol!r}, which is not a contract settled in {margin.settlement}",
+                field="schedules",
+                expected=f"brackets only for contracts settled in {margin.settlement}",
+            )
+    for inst in instruments:
+        if not inst.is_spot and inst.settlement_asset == margin.settlement and inst.symbol not in schedules:
+            raise UnitError(
+                f"{inst.symbol} has no margin brackets",
+                field="schedules",
+                expected="brackets for every contract",
+            )
+    for rule in margin.collateral:
+        if rule.asset not in assets or rule.asset == margin.settlement:
+            raise UnitError(
+                f"collateral rule for {rule.asset!r}: not a listed asset other than {margin.settlement}",
+                field="collateral",
+                expected=f"a listed asset other than {margin.settlement}",
+            )

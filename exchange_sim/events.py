@@ -22,6 +22,8 @@ CANCEL               5     ts, account, order_id [, client_id]
 SET_REFERENCE        6     ts, instrument, price (ticks)
 AMEND                7     ts, account, order_id, client_id, size, price (nil: unchanged)
 SET_SELF_TRADE       8     ts, account, mode
+SET_MARK             9     ts, instrument, price (ticks)
+SET_INDEX            10    ts, asset, price (settlement atoms per whole unit of the asset)
 ACCEPTED             20    order_id [, band limit price for a market order]
 REJECTED             21    reason
 FILL                 22    maker_order_id, price, lots, taker_fee, maker_fee (the taker is the
@@ -52,6 +54,8 @@ class Ev(IntEnum):
     REJECTED = 21
     AMEND = 7
     SET_SELF_TRADE = 8
+    SET_MARK = 9
+    SET_INDEX = 10
     FILL = 22
     ENDED = 23
     AMENDED = 24
@@ -70,6 +74,8 @@ INPUTS = frozenset(
         Ev.SET_REFERENCE,
         Ev.AMEND,
         Ev.SET_SELF_TRADE,
+        Ev.SET_MARK,
+        Ev.SET_INDEX,
     }
 )
 """Codes of events that replay re-applies."""

@@ -118,6 +118,8 @@ class Reason(IntEnum):
     INVALID_TRIGGER = 35
     INVALID_REDUCE_ONLY = 36
     """``reduce_only`` must be True or False."""
+    MARGIN_NOT_CONFIGURED = 37
+    """An index price for collateral on a venue without margin rules."""
     # --- why an accepted order ended with size left over ---------------------------------------
     CANCELLED = 40
     """Cancelled by its owner."""

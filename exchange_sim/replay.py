@@ -93,6 +93,10 @@ def apply_input(venue: Venue, event: list[Any]) -> None:
     elif code == Ev.AMEND:
         _, ts, account, order_id, client_id, size, price = event
         venue.amend(ts, _account(venue, account), order_id, client_id=client_id, size=size, price=price)
+    elif code == Ev.SET_MARK:
+        venue.set_mark_price(event[1], _instrument(venue, event[2]), event[3])
+    elif code == Ev.SET_INDEX:
+        venue.set_index_price(event[1], _asset(venue, event[2]), event[3])
     elif code == Ev.SET_SELF_TRADE:
         venue.set_self_trade_prevention(event[1], _account(venue, event[2]), event[3])
     elif code == Ev.SET_REFERENCE:

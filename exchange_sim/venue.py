@@ -31,6 +31,8 @@ from exchange_sim.events import Ev
 from exchange_sim.instruments import Instrument
 from exchange_sim.journal import FORMAT_NAME, SCHEMA_VERSION, JournalWriter
 from exchange_sim.ledger import Ledger
+from exchange_sim.margin.cross import CrossMargin
+from exchange_sim.margin.gate import CrossMarginGate
 from exchange_sim.matching import AcceptAll, RiskGate, fillable, match
 from exchange_sim.order_rules import band_limit, post_only_price, reduce_only_capacity, reduce_only_trims
 from exchange_sim.orders import REDUCE_ONLY_FLAG, Order, OrderType, Reason, SelfTrade, Side, TimeInForce
@@ -99,6 +101,16 @@ class Venue:
         self.ledger = Ledger(list(self.assets))
         self._users: dict[str, Account] = {}
         """User accounts only (the ledger also holds system accounts such as ``@fees``)."""
+        self.marks: dict[str, int] = {}
+        """Mark price (ticks) per instrument, as last set by :meth:`set_mark_price`."""
+        self.index_prices: dict[str, int] = {}
+        """Index price per non-settlement asset, in settlement atoms per whole unit."""
+        if gate is None and config.margin is not None:
+            margin = config.margin
+            cross = CrossMargin(
+                margin.settlement, self.instruments, margin.schedule_map(), self.assets, margin.rule_map()
+            )
+            gate = CrossMarginGate(self, cross)
         self.gate: RiskGate = gate if gate is not None else AcceptAll()
         self.last_trade = LastTradePrices()
         self.external_prices = SettablePrices()
@@ -243,6 +255,53 @@ class Venue:
         if self._stop_count:
             self._release_stops()
         return Result(True, value=ticks)
+
+    def set_mark_price(self, ts: int, instrument: str, price: int | str) -> Result:
+        """Set an instrument's mark price (ticks, or a decimal string), which margin is valued at.
+
+        Until the prices issue brings mark processes, tests and scenarios set marks directly.
+        """
+        _check_ts(ts)
+        listing = self._listing.get(instrument) if type(instrument) is str else None
+        price = _raw(price)
+        self._write((Ev.SET_MARK, ts, listing[1] if listing is not None else _raw(instrument), price))
+        reason = self._stale(ts)
+        ticks = None
+        if reason is None:
+            if listing is None:
+                reason = Reason.UNKNOWN_INSTRUMENT
+            else:
+                ticks = self._ticks(price, listing[0])
+                if ticks is None:
+                    reason = _bad_price(price, listing[0])
+        if reason is not None:
+            return self._reject(reason)
+        self.marks[instrument] = ticks  # type: ignore[assignment]
+        return Result(True, value=ticks)
+
+    def set_index_price(self, ts: int, asset: str, price: int | str) -> Result:
+        """Set a collateral asset's index price: an int in settlement atoms per whole unit, or a
+        decimal string in settlement units (``"30000"`` USDC per BTC)."""
+        _check_ts(ts)
+        asset_n = self._asset_index.get(asset) if type(asset) is str else None
+        price = _raw(price)
+        self._write((Ev.SET_INDEX, ts, asset if asset_n is None else asset_n, price))
+        reason = self._stale(ts)
+        atoms = None
+        if reason is None:
+            margin = self.config.margin
+            if asset_n is None:
+                reason = Reason.UNKNOWN_ASSET
+            elif margin is None:
+                reason = Reason.MARGIN_NOT_CONFIGURED
+            else:
+                atoms = _to_base(price, Fraction(1, 10 ** self.assets[margin.settlement].decimals))
+                if atoms is None or atoms < 0:
+                    reason = Reason.INVALID_PRICE
+        if reason is not None:
+            return self._reject(reason)
+        self.index_prices[asset] = atoms  # type: ignore[assignment]
+        return Result(True, value=atoms)
 
     # ---------------------------------------------------------------- orders
 

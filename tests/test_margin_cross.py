@@ -28,7 +28,7 @@ from exchange_sim.accounts import Account, Position
 from exchange_sim.instruments import Instrument
 from exchange_sim.margin.brackets import Bracket, BracketSchedule
 from exchange_sim.margin.collateral import CollateralRule, collateral_value
-from exchange_sim.margin.cross import cross_margin
+from exchange_sim.margin.cross import CrossMargin
 from exchange_sim.units import Asset, UnitError
 
 USDC, BTC, ETH = Asset("USDC", 6), Asset("BTC", 8), Asset("ETH", 18)
@@ -63,8 +63,11 @@ def alice() -> Account:
     return account
 
 
+CROSS = CrossMargin("USDC", INSTRUMENTS, SCHEDULES, ASSETS, RULES)
+
+
 def margin(account: Account):
-    return cross_margin(account, "USDC", INSTRUMENTS, SCHEDULES, MARKS, ASSETS, RULES, PRICES)
+    return CROSS.of(account, MARKS, PRICES)
 
 
 def test_hand_checked_cross_margin() -> None:
@@ -85,7 +88,7 @@ def test_hand_checked_cross_margin() -> None:
 def test_requirement_rounds_up() -> None:
     account = Account("x", 1, {"USDC": 0}, {"ETH-PERP": Position(1, 0)})
     marks = {"ETH-PERP": 190_001}  # notional 19,000,100 atoms; 0.5% = 95,000.5 -> 95,001
-    state = cross_margin(account, "USDC", INSTRUMENTS, SCHEDULES, marks, ASSETS, RULES, PRICES)
+    state = CROSS.of(account, marks, PRICES)
     assert state.positions[0].maintenance == 95_001
     assert state.positions[0].initial == 190_001
 

@@ -82,64 +82,80 @@ class AccountMargin:
         return self.equity >= self.maintenance
 
 
-def cross_margin(
-    account: Account,
-    settlement: str,
-    instruments: Mapping[str, Instrument],
-    schedules: Mapping[str, BracketSchedule],
-    marks: Mapping[str, int],
-    assets: Mapping[str, Asset],
-    rules: Mapping[str, CollateralRule],
-    prices: Mapping[str, int],
-) -> AccountMargin:
-    """The cross-margin state of ``account`` (see the module docstring).
+@dataclass(frozen=True, slots=True)
+class CrossMargin:
+    """The cross-margin rules of a venue: settlement asset, instruments, brackets, collateral.
 
-    ``marks``: mark price in ticks per instrument the account holds a position in.
-    ``rules`` / ``prices``: haircut and index price (settlement atoms per whole unit) per
-    non-settlement asset the account holds; an asset without a rule counts for nothing (a 100%
-    haircut) when positive, and at full price when negative (a liability is never ignored).
-    Positions in spot pairs do not exist; flat positions contribute nothing.
-    Cost: O(assets held + positions held).
+    :meth:`state` computes one account's :class:`AccountMargin` from its balances and position
+    sizes at given prices; it changes nothing, so the risk gate can ask it about hypothetical
+    post-trade balances and sizes.
     """
-    collateral = []
-    for symbol, balance in account.balances.items():
-        if symbol == settlement or balance == 0:
-            continue
-        rule = rules.get(symbol)
-        haircut = rule.haircut_ppm if rule is not None else 1_000_000
-        price = prices[symbol]
-        value = collateral_value(balance, assets[symbol].decimals, price, haircut)
-        collateral.append(CollateralMargin(symbol, balance, price, haircut, value))
-    positions = []
-    for symbol, position in account.positions.items():
-        if not position.size:
-            continue
-        inst = instruments[symbol]
-        if inst.settlement_asset != settlement:
-            continue
-        mark = marks[symbol]
-        value = position.size * mark * inst.atoms_per_tick_per_lot
-        notional = abs(value)
-        schedule = schedules[symbol]
-        positions.append(
-            PositionMargin(
-                symbol,
-                position.size,
-                mark,
-                value,
-                notional,
-                schedule.bracket_index(notional),
-                schedule.initial(notional),
-                schedule.maintenance(notional),
+
+    settlement: str
+    instruments: Mapping[str, Instrument]
+    schedules: Mapping[str, BracketSchedule]
+    assets: Mapping[str, Asset]
+    rules: Mapping[str, CollateralRule]
+
+    def state(
+        self,
+        balances: Mapping[str, int],
+        sizes: Mapping[str, int],
+        marks: Mapping[str, int],
+        prices: Mapping[str, int],
+    ) -> AccountMargin:
+        """An account's cross-margin state (see the module docstring).
+
+        ``balances``: atoms per asset; ``sizes``: signed lots per instrument. ``marks``: mark price
+        in ticks of every instrument with a non-zero size. ``prices``: index price (settlement
+        atoms per whole unit) of every non-settlement asset with a non-zero balance. An asset
+        without a collateral rule counts for nothing (a 100% haircut) when held, and in full when
+        owed (a debt is never ignored). Cost: O(assets held + positions held).
+        """
+        settlement = self.settlement
+        collateral = []
+        for symbol, balance in balances.items():
+            if symbol == settlement or balance == 0:
+                continue
+            rule = self.rules.get(symbol)
+            haircut = rule.haircut_ppm if rule is not None else 1_000_000
+            price = prices[symbol]
+            value = collateral_value(balance, self.assets[symbol].decimals, price, haircut)
+            collateral.append(CollateralMargin(symbol, balance, price, haircut, value))
+        positions = []
+        for symbol, size in sizes.items():
+            if not size:
+                continue
+            inst = self.instruments[symbol]
+            if inst.settlement_asset != settlement:
+                continue
+            mark = marks[symbol]
+            value = size * mark * inst.atoms_per_tick_per_lot
+            notional = abs(value)
+            schedule = self.schedules[symbol]
+            positions.append(
+                PositionMargin(
+                    symbol,
+                    size,
+                    mark,
+                    value,
+                    notional,
+                    schedule.bracket_index(notional),
+                    schedule.initial(notional),
+                    schedule.maintenance(notional),
+                )
             )
+        balance = balances.get(settlement, 0)
+        equity = balance + sum(c.value for c in collateral) + sum(p.value for p in positions)
+        return AccountMargin(
+            balance,
+            tuple(collateral),
+            tuple(positions),
+            equity,
+            sum(p.initial for p in positions),
+            sum(p.maintenance for p in positions),
         )
-    balance = account.balances.get(settlement, 0)
-    equity = balance + sum(c.value for c in collateral) + sum(p.value for p in positions)
-    return AccountMargin(
-        balance,
-        tuple(collateral),
-        tuple(positions),
-        equity,
-        sum(p.initial for p in positions),
-        sum(p.maintenance for p in positions),
-    )
+
+    def of(self, account: Account, marks: Mapping[str, int], prices: Mapping[str, int]) -> AccountMargin:
+        """:meth:`state` of an account as it is now."""
+        return self.state(account.balances, {s: p.size for s, p in account.positions.items()}, marks, prices)

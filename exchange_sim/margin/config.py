@@ -1,0 +1,53 @@
+"""A venue's margin rules as configuration: which asset margins, each instrument's brackets,
+and how other assets count as collateral. Recorded in the journal header (``to_dict``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from exchange_sim.margin.brackets import BracketSchedule
+from exchange_sim.margin.collateral import CollateralRule
+from exchange_sim.units import UnitError, require_key
+
+
+@dataclass(frozen=True, slots=True)
+class MarginConfig:
+    """Cross margin in ``settlement``; ``schedules`` gives every contract settled in it its
+    brackets (instrument symbol, schedule); ``collateral`` the haircut of each other asset that
+    counts (assets without a rule count for nothing)."""
+
+    settlement: str
+    schedules: tuple[tuple[str, BracketSchedule], ...]
+    collateral: tuple[CollateralRule, ...] = ()
+
+    def schedule_map(self) -> dict[str, BracketSchedule]:
+        return dict(self.schedules)
+
+    def rule_map(self) -> dict[str, CollateralRule]:
+        return {rule.asset: rule for rule in self.collateral}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "settlement": self.settlement,
+            "schedules": [[symbol, schedule.to_config()] for symbol, schedule in self.schedules],
+            "collateral": [[rule.asset, rule.haircut_ppm] for rule in self.collateral],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MarginConfig:
+        what = "margin configuration"
+        try:
+            schedules = tuple(
+                (symbol, BracketSchedule.from_config(schedule))
+                for symbol, schedule in require_key(data, "schedules", what)
+            )
+            collateral = tuple(
+                CollateralRule(asset, haircut) for asset, haircut in require_key(data, "collateral", what)
+            )
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, UnitError):
+                raise
+            raise UnitError(f"{what} is malformed: {exc}") from None
+        return cls(require_key(data, "settlement", what), schedules, collateral)
