@@ -120,6 +120,8 @@ class Reason(IntEnum):
     """``reduce_only`` must be True or False."""
     MARGIN_NOT_CONFIGURED = 37
     """An index price for collateral on a venue without margin rules."""
+    WITHDRAWAL_BREACHES_MARGIN = 38
+    """The withdrawal would leave the account below initial margin (see ``docs/margin.md``)."""
     # --- why an accepted order ended with size left over ---------------------------------------
     CANCELLED = 40
     """Cancelled by its owner."""

@@ -175,10 +175,9 @@ class Venue:
         return self._money(Ev.DEPOSIT, ts, account, asset, amount)
 
     def withdraw(self, ts: int, account: str, asset: str, amount: int | str | Decimal) -> Result:
-        """Debit ``amount`` of ``asset``; refused (``INSUFFICIENT_BALANCE``) beyond the balance.
-
-        Margin-aware limits (free collateral) arrive with the cross-margin issue.
-        """
+        """Debit ``amount`` of ``asset``: refused beyond the balance (``INSUFFICIENT_BALANCE``) or,
+        with margin rules, beyond what keeps the account at initial margin
+        (``WITHDRAWAL_BREACHES_MARGIN``; see ``docs/margin.md``)."""
         return self._money(Ev.WITHDRAW, ts, account, asset, amount)
 
     def _money(self, code: Ev, ts: int, account: str, asset: str, amount: Any) -> Result:
@@ -200,8 +199,8 @@ class Venue:
                 atoms = _to_base(amount, Fraction(1, 10 ** self.assets[asset].decimals))
                 if atoms is None or atoms <= 0:
                     reason = Reason.INVALID_AMOUNT
-                elif code is Ev.WITHDRAW and atoms > acct.balances.get(asset, 0):
-                    reason = Reason.INSUFFICIENT_BALANCE
+                elif code is Ev.WITHDRAW:
+                    reason = self._withdrawal_refusal(acct, asset, atoms)
         if reason is not None:
             return self._reject(reason)
         assert acct is not None
@@ -210,6 +209,23 @@ class Venue:
         else:
             self.ledger.withdraw(acct, asset, atoms)
         return Result(True, value=atoms)
+
+    def _withdrawal_refusal(self, acct: Account, asset: str, atoms: int) -> Reason | None:
+        """Without margin rules a withdrawal is limited by the balance. With them, the margin
+        asset may be withdrawn (even into a negative balance: borrowing against equity) as long as
+        the account stays at initial margin; other assets never beyond their balance."""
+        margin = self.config.margin
+        borrows = margin is not None and asset == margin.settlement
+        if not borrows and atoms > acct.balances.get(asset, 0):
+            return Reason.INSUFFICIENT_BALANCE
+        gate = self.gate
+        if (
+            margin is not None
+            and isinstance(gate, CrossMarginGate)
+            and not gate.may_withdraw(acct.id, asset, atoms, margin.unrealized_profit_withdrawable)
+        ):
+            return Reason.WITHDRAWAL_BREACHES_MARGIN
+        return None
 
     def set_self_trade_prevention(self, ts: int, account: str, mode: SelfTrade) -> Result:
         """Set an account's default self-trade prevention mode (orders may still override it)."""

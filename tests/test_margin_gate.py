@@ -15,10 +15,13 @@ Behaviours verified:
   but not add; closing everything is accepted even with negative equity;
 - an account with no positions may not end with negative equity (e.g. buying spot on credit);
 - a venue without margin rules accepts everything; marks and index prices are journaled
-  inputs and the journal replays with the same refusals.
+  inputs and the journal replays with the same refusals;
+- withdrawals keep initial margin; whether unrealised profit counts is a rule-set option.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 from exchange_sim.config import VenueConfig
 from exchange_sim.instruments import Instrument
@@ -187,4 +190,45 @@ def test_unhealthy_account_may_not_add_even_when_its_ratio_improves() -> None:
     # 100/405 to 200/540, but maintenance rises (405 -> 540): refused
     result = v.submit(4, "alice", P, BUY, 100, 26_000, tif=IOC)
     assert result.reason is Reason.TAKER_RISK_REFUSED and result.fills == []
+    v._check()
+
+
+def test_withdrawals_keep_initial_margin_and_unrealized_profit_is_a_rule_set_option() -> None:
+    """alice: 1,000 USDC, long 0.3 BTC bought at 30,000 (initial 10% of 9,000 = 900).
+
+    At mark 30,000 she may withdraw 100 USDC, not 101. At mark 31,000 her equity is 1,300 with
+    300 of unrealised profit and initial 930: free collateral counting the profit is 370, without
+    it 70. By default unrealised profit is not withdrawable.
+    """
+    v = venue()
+    v.submit(1, "mm", P, SELL, 300, 30_000)
+    v.submit(2, "alice", P, BUY, 300, 30_000)
+    before = v.account("alice").balance("USDC")
+    assert v.withdraw(3, "alice", "USDC", "100.000001").reason is Reason.WITHDRAWAL_BREACHES_MARGIN
+    assert v.withdraw(3, "alice", "USDC", "100").ok
+    assert v.account("alice").balance("USDC") == before - 100 * M
+    v.deposit(4, "alice", "USDC", "100")
+    v.set_mark_price(4, P, 31_000)
+    assert v.withdraw(5, "alice", "USDC", "71").reason is Reason.WITHDRAWAL_BREACHES_MARGIN
+    assert v.withdraw(5, "alice", "USDC", "70").ok
+    # the same account under a rule set that counts unrealised profit
+    generous = venue()
+    margin = generous.config.margin
+    assert margin is not None and not margin.unrealized_profit_withdrawable
+    config = dataclasses.replace(
+        generous.config, margin=dataclasses.replace(margin, unrealized_profit_withdrawable=True)
+    )
+    g = Venue(config)
+    for name, cash in (("alice", "1000"), ("mm", "10000000")):
+        g.open_account(0, name)
+        g.deposit(0, name, "USDC", cash)
+    g.set_mark_price(0, P, 30_000)
+    g.submit(1, "mm", P, SELL, 300, 30_000)
+    g.submit(2, "alice", P, BUY, 300, 30_000)
+    g.set_mark_price(3, P, 31_000)
+    assert g.withdraw(4, "alice", "USDC", "370.000001").reason is Reason.WITHDRAWAL_BREACHES_MARGIN
+    assert g.withdraw(4, "alice", "USDC", "370").ok
+    # other assets never go below zero by withdrawal
+    assert g.withdraw(5, "alice", "BTC", 1).reason is Reason.INSUFFICIENT_BALANCE
+    g._check()
     v._check()

@@ -16,11 +16,14 @@ from exchange_sim.units import UnitError, require_key
 class MarginConfig:
     """Cross margin in ``settlement``; ``schedules`` gives every contract settled in it its
     brackets (instrument symbol, schedule); ``collateral`` the haircut of each other asset that
-    counts (assets without a rule count for nothing)."""
+    counts (assets without a rule count for nothing). ``unrealized_profit_withdrawable``: whether
+    unrealised profit counts toward what may be withdrawn (venues differ; the 2022 Mango Markets
+    exploit withdrew borrowed funds against unrealised profit on a manipulated price)."""
 
     settlement: str
     schedules: tuple[tuple[str, BracketSchedule], ...]
     collateral: tuple[CollateralRule, ...] = ()
+    unrealized_profit_withdrawable: bool = False
 
     def schedule_map(self) -> dict[str, BracketSchedule]:
         return dict(self.schedules)
@@ -33,6 +36,7 @@ class MarginConfig:
             "settlement": self.settlement,
             "schedules": [[symbol, schedule.to_config()] for symbol, schedule in self.schedules],
             "collateral": [[rule.asset, rule.haircut_ppm] for rule in self.collateral],
+            "unrealized_profit_withdrawable": self.unrealized_profit_withdrawable,
         }
 
     @classmethod
@@ -50,4 +54,11 @@ class MarginConfig:
             if isinstance(exc, UnitError):
                 raise
             raise UnitError(f"{what} is malformed: {exc}") from None
-        return cls(require_key(data, "settlement", what), schedules, collateral)
+        withdrawable = data.get("unrealized_profit_withdrawable", False)
+        if not isinstance(withdrawable, bool):
+            raise UnitError(
+                f"{what}: unrealized_profit_withdrawable must be true or false, got {withdrawable!r}",
+                field="unrealized_profit_withdrawable",
+                expected="true or false",
+            )
+        return cls(require_key(data, "settlement", what), schedules, collateral, withdrawable)

@@ -103,6 +103,29 @@ class CrossMarginGate:
         before = self.cross.of(account, marks, priced)
         return acceptable(before, after)
 
+    def may_withdraw(self, account_id: str, asset: str, atoms: int, count_profit: bool) -> bool:
+        """Whether withdrawing ``atoms`` of ``asset`` leaves the account at initial margin.
+
+        After the withdrawal, equity (less unrealised profit, unless ``count_profit``) must be
+        at least the initial requirement. Unrealised profit of a position is its value at the
+        mark less its cost basis, counted where positive.
+        """
+        account = self.venue.ledger.accounts[account_id]
+        balances = dict(account.balances)
+        balances[asset] = balances.get(asset, 0) - atoms
+        for symbol, balance in balances.items():
+            if balance < 0 and symbol != self.cross.settlement and symbol not in self.venue.index_prices:
+                return False
+        sizes = {symbol: position.size for symbol, position in account.positions.items()}
+        marks = self.marks(sizes, "", 0)
+        priced = {a: self.venue.index_prices.get(a, 0) for a in balances if a != self.cross.settlement}
+        after = self.cross.state(balances, sizes, marks, priced)
+        equity = after.equity
+        if not count_profit:
+            for position in after.positions:
+                equity -= max(0, position.value - account.positions[position.instrument].cost)
+        return equity >= after.initial
+
     def marks(self, sizes: dict[str, int], traded: str, price: int) -> dict[str, int]:
         venue = self.venue
         out = {}
