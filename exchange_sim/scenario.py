@@ -1,10 +1,10 @@
 """Scenario files: TOML in, validated and frozen configuration out.
 
 A scenario file wires a market together: its assets, instruments (with their fee schedule), the
-venue's options and the accounts with their opening balances. :func:`load_scenario` reads one
-with the standard library's :mod:`tomllib` into a :class:`Scenario`, whose ``venue`` is the
-:class:`~exchange_sim.config.VenueConfig` the venue is built from. ``docs/scenario-format.md``
-documents every field.
+venue's options, its cross-margin rules and the accounts with their opening balances.
+:func:`load_scenario` reads one with the standard library's :mod:`tomllib` into a
+:class:`Scenario`, whose ``venue`` is the :class:`~exchange_sim.config.VenueConfig` the venue is
+built from (margin rules in its ``margin``). ``docs/scenario-format.md`` documents every field.
 
 Every mistake in a file raises :class:`ScenarioError`, which names the file, the field path
 (``instruments[1].tick_size``; array indexes count from 0) and what was expected, for example::
@@ -18,12 +18,13 @@ ignored.
 Money, prices, sizes and times are read exactly: decimal strings (``"0.5"``) or integers, never
 TOML floats (``0.1`` as a TOML float is a binary approximation, not one tenth).
 
-Extending the schema (margin, prices, agents, liquidation rule sets): add the new top-level key to
+Extending the schema (prices, agents, liquidation rule sets): add the new top-level key to
 ``_TOP_LEVEL_KEYS``, write a ``_read_<table>`` function with the ``_Table`` helpers below (they
 check types, reject unknown keys and produce field paths), and add a field with a default to
 :class:`Scenario` after the existing ones. The loader checks what reading TOML needs (types,
 floats, required and unknown keys, references between tables); the rules of a value belong to its
-validator (``Asset``, ``Instrument.create``, ``validate_fee_rates``), whose ``UnitError.field``
+validator (``Asset``, ``Instrument.create``, ``validate_fee_rates``, ``Bracket``,
+``BracketSchedule``, ``CollateralRule``), whose ``UnitError.field``
 :func:`_rule_error` turns into the field path, so no rule is written twice.
 """
 
@@ -51,6 +52,9 @@ from exchange_sim.instruments import (
     InstrumentKind,
     validate_fee_rates,
 )
+from exchange_sim.margin.brackets import RATE_EXPECTED, Bracket, BracketSchedule
+from exchange_sim.margin.collateral import CollateralRule
+from exchange_sim.margin.config import MarginConfig
 from exchange_sim.orders import SelfTrade
 from exchange_sim.units import (
     DECIMALS_EXPECTED,
@@ -184,7 +188,7 @@ def default_scenario_path() -> Path:
 
 # the schema -----------------------------------------------------------------------------------
 
-_TOP_LEVEL_KEYS = ("scenario", "venue", "fees", "assets", "instruments", "accounts")
+_TOP_LEVEL_KEYS = ("scenario", "venue", "fees", "assets", "margin", "instruments", "accounts")
 _SCENARIO_KEYS = ("name", "description", "seed")
 _VENUE_KEYS = ("reference_price", "self_trade_prevention")
 _FEES_KEYS = ("maker_ppm", "taker_ppm")
@@ -203,8 +207,18 @@ _INSTRUMENT_KEYS = (
     "market_band_ppm",
     "expiry",
     "post_only_reprice",
+    "brackets",
 )
 _ACCOUNT_KEYS = ("id", "balances")
+_MARGIN_KEYS = ("settlement_asset", "collateral", "unrealized_profit_withdrawable")
+_COLLATERAL_KEYS = ("asset", "haircut_ppm")
+_BRACKET_KEYS = ("floor", "maintenance_ppm", "initial_ppm")
+
+_HAIRCUT_EXPECTED = "an integer from 0 to 1000000 (ppm of the index value)"
+_BRACKET_EXPECTED = 'a bracket table such as { floor = "0", maintenance_ppm = 4000, initial_ppm = 10000 }'
+_BRACKETS_EXPECTED = (
+    'a non-empty array of brackets such as [{ floor = "0", maintenance_ppm = 4000, initial_ppm = 10000 }]'
+)
 
 _EXPIRY_EXPECTED = 'a positive number of seconds of simulated time with at most 6 decimals, such as "86400"'
 
@@ -254,15 +268,23 @@ def _read_scenario(data: dict[str, Any], source: str) -> Scenario:
 
     fees = _read_fees(top.table("fees"))
     assets = _read_assets(top)
-    instruments = _read_instruments(top, assets, fees)
+    margin = _read_margin(top, assets)
+    margin_asset = None if margin is None else margin[0]
+    instruments, schedules = _read_instruments(top, assets, fees, margin_asset)
     accounts = _read_accounts(top, assets)
+    margin_config = None if margin is None else MarginConfig(margin[0], schedules, margin[1], margin[2])
 
     try:
         venue = VenueConfig(
-            tuple(assets.values()), instruments, ReferenceSource(reference), SelfTrade[self_trade.upper()]
+            tuple(assets.values()),
+            instruments,
+            ReferenceSource(reference),
+            SelfTrade[self_trade.upper()],
+            margin_config,
         )
     except UnitError as exc:  # pragma: no cover - every cause is checked above
-        raise _Invalid("", f"a consistent venue configuration ({exc})") from None
+        path = _VENUE_FIELD_PATH.get(exc.field or "", "")
+        raise _Invalid(path, f"a consistent venue configuration ({exc})") from None
     return Scenario(
         name=name, description=description, seed=seed, venue=venue, accounts=accounts, source=source
     )
@@ -300,8 +322,107 @@ def _read_assets(top: _Table) -> dict[str, Asset]:
     return assets
 
 
-def _read_instruments(top: _Table, assets: dict[str, Asset], fees: _FeeDefaults) -> tuple[Instrument, ...]:
+# Where a VenueConfig rule (its margin check) points in the file, by UnitError field.
+_VENUE_FIELD_PATH = {
+    "settlement": "margin.settlement_asset",
+    "collateral": "margin.collateral",
+    "schedules": "instruments",
+}
+
+
+def _read_margin(
+    top: _Table, assets: dict[str, Asset]
+) -> tuple[str, tuple[CollateralRule, ...], bool] | None:
+    """``[margin]``: the settlement asset's symbol, the collateral rules and whether unrealised
+    profit may be withdrawn; None without the table."""
+    if not top.has("margin"):
+        return None
+    table = top.table("margin")
+    table.reject_unknown(_MARGIN_KEYS)
+    settlement_symbol = table.symbol("settlement_asset")
+    settlement = assets.get(settlement_symbol)
+    if settlement is None:
+        raise _Invalid(
+            table.path_of("settlement_asset"),
+            f"an asset declared in [[assets]] ({_listing(assets)})",
+            _show(settlement_symbol),
+        )
+    rules: list[CollateralRule] = []
+    first_index: dict[str, int] = {}
+    for index, rule_table in table.array_of_tables("collateral"):
+        rule_table.reject_unknown(_COLLATERAL_KEYS)
+        symbol = rule_table.symbol("asset")
+        if symbol not in assets or symbol == settlement.symbol:
+            others = {s: a for s, a in assets.items() if s != settlement.symbol}
+            raise _Invalid(
+                rule_table.path_of("asset"),
+                f"an asset declared in [[assets]] other than the settlement asset {settlement.symbol}"
+                f" ({_listing(others)})",
+                _show(symbol),
+            )
+        _claim(first_index, symbol, index, rule_table, "asset", "collateral asset", "margin.collateral")
+        haircut = rule_table.integer("haircut_ppm", _HAIRCUT_EXPECTED, required=True)
+        try:
+            rules.append(CollateralRule(symbol, haircut))
+        except UnitError as exc:
+            raise _rule_error(rule_table, exc, _COLLATERAL_KEYS, "a valid collateral rule") from None
+    withdrawable = table.boolean("unrealized_profit_withdrawable", "true or false")
+    return settlement.symbol, tuple(rules), withdrawable
+
+
+def _read_brackets(table: _Table, settlement: Asset) -> BracketSchedule:
+    """An instrument's ``brackets``: floors in whole units of ``settlement``, converted to atoms."""
+    value = table.get("brackets")
+    if not isinstance(value, list):
+        raise _Invalid(table.path_of("brackets"), _BRACKETS_EXPECTED, _show(value))
+    for index, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise _Invalid(f"{table.path_of('brackets')}[{index}]", _BRACKET_EXPECTED, _show(item))
+    floor_expected = (
+        f"a non-negative amount of {settlement.symbol} in whole units with at most"
+        f' {settlement.decimals} decimals, such as "50000"'
+    )
+    phrases = {"floor": floor_expected, "maintenance_ppm": RATE_EXPECTED, "initial_ppm": RATE_EXPECTED}
+    bands: list[Bracket] = []
+    for index, row in table.array_of_tables("brackets"):
+        row.reject_unknown(_BRACKET_KEYS)
+        floor = row.decimal("floor", floor_expected, required=True)
+        floor_path, floor_got = row.path_of("floor"), _show(row.get("floor"))
+        if floor < 0:
+            raise _Invalid(floor_path, floor_expected, floor_got)
+        with _unit_errors(floor_path, floor_expected, floor_got):
+            floor_atoms = settlement.atoms(floor)
+        maintenance = row.integer("maintenance_ppm", RATE_EXPECTED, required=True)
+        initial = row.integer("initial_ppm", RATE_EXPECTED, required=True)
+        try:
+            bands.append(Bracket(floor_atoms, maintenance, initial))
+            # The schedule's rules relate a band to those below it: checking each prefix points
+            # a broken rule at the band that breaks it.
+            BracketSchedule.create(bands)
+        except UnitError as exc:
+            if exc.field == "floor" and index > 0:  # the schedule's phrase counts in atoms
+                below = settlement.format(bands[index - 1].floor)
+                raise _Invalid(
+                    floor_path,
+                    f'a floor above "{below}" {settlement.symbol} (floors strictly increase)',
+                    floor_got,
+                ) from None
+            raise _rule_error(row, exc, _BRACKET_KEYS, "a valid bracket", phrases) from None
+    try:
+        return BracketSchedule.create(bands)
+    except UnitError:  # the only rule left: at least one band
+        raise _Invalid(table.path_of("brackets"), _BRACKETS_EXPECTED, _show(value)) from None
+
+
+def _read_instruments(
+    top: _Table,
+    assets: dict[str, Asset],
+    fees: _FeeDefaults,
+    margin_asset: str | None,
+) -> tuple[tuple[Instrument, ...], tuple[tuple[str, BracketSchedule], ...]]:
+    """The instruments, and the bracket schedule of each one that has brackets (in file order)."""
     instruments: list[Instrument] = []
+    schedules: list[tuple[str, BracketSchedule]] = []
     first_index: dict[str, int] = {}
     for index, table in top.array_of_tables("instruments"):
         table.reject_unknown(_INSTRUMENT_KEYS)
@@ -357,7 +478,32 @@ def _read_instruments(top: _Table, assets: dict[str, Asset], fees: _FeeDefaults)
                 f"required for a {kind}",
             ) from None
         instruments.append(instrument)
-    return tuple(instruments)
+        _check_brackets_allowed(table, instrument, margin_asset)
+        if table.has("brackets"):
+            schedules.append((symbol, _read_brackets(table, settlement)))
+    return tuple(instruments), tuple(schedules)
+
+
+def _check_brackets_allowed(table: _Table, instrument: Instrument, margin_asset: str | None) -> None:
+    """Brackets belong to, and are required of, exactly the contracts settled in the margin asset."""
+    path = table.path_of("brackets")
+    margined = (
+        margin_asset is not None and not instrument.is_spot and instrument.settlement_asset == margin_asset
+    )
+    if margined and not table.has("brackets"):
+        raise _Invalid(
+            path,
+            f"{_BRACKETS_EXPECTED} (required for a {instrument.kind.value} settled in the margin"
+            f" asset {margin_asset}, missing)",
+        )
+    if not margined and table.has("brackets"):
+        if margin_asset is None:
+            reason = "no brackets without a [margin] table"
+        elif instrument.is_spot:
+            reason = "no brackets on a spot pair (it has no positions)"
+        else:
+            reason = f"no brackets on a contract not settled in the margin asset {margin_asset}"
+        raise _Invalid(path, reason, _show(table.get("brackets")))
 
 
 def _read_accounts(top: _Table, assets: dict[str, Asset]) -> tuple[AccountSpec, ...]:

@@ -508,3 +508,10 @@ def test_module_docstring_examples_run() -> None:
     result = doctest.testmod(brackets_module)
     assert result.failed == 0
     assert result.attempted >= 5
+
+
+@given(notional=st.integers(0, 10**16))
+def test_requirements_fast_path_equals_initial_and_maintenance(notional: int) -> None:
+    """The risk gate's one-lookup ``requirements`` agrees with ``initial`` and ``maintenance``."""
+    for schedule in (schedule_of(BINANCE_BTCUSDT), schedule_of(DOCS_EXAMPLE)):
+        assert schedule.requirements(notional) == (schedule.initial(notional), schedule.maintenance(notional))

@@ -23,6 +23,8 @@ nothing; requirements round up; the health flag at the maintenance boundary.
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from exchange_sim.accounts import Account, Position
 from exchange_sim.instruments import Instrument
@@ -123,3 +125,23 @@ def test_haircut_validated(haircut: object) -> None:
     with pytest.raises(UnitError) as info:
         CollateralRule("BTC", haircut)  # type: ignore[arg-type]
     assert info.value.field == "haircut_ppm"
+
+
+@given(
+    usdc=st.integers(-(10**12), 10**12),
+    btc=st.integers(-(10**9), 10**9),
+    eth=st.integers(-(10**19), 10**19),
+    btc_size=st.integers(-(10**5), 10**5),
+    eth_size=st.integers(-(10**5), 10**5),
+    btc_mark=st.integers(1, 10**6),
+    eth_mark=st.integers(1, 10**6),
+)
+def test_totals_fast_path_agrees_with_the_breakdown(
+    usdc, btc, eth, btc_size, eth_size, btc_mark, eth_mark
+) -> None:
+    """The gate's ``totals`` and the explanation's ``state`` are the same numbers."""
+    balances = {"USDC": usdc, "BTC": btc, "ETH": eth}
+    sizes = {"BTC-PERP": btc_size, "ETH-PERP": eth_size}
+    marks = {"BTC-PERP": btc_mark, "ETH-PERP": eth_mark}
+    state = CROSS.state(balances, sizes, marks, PRICES)
+    assert CROSS.totals(balances, sizes, marks, PRICES) == (state.equity, state.initial, state.maintenance)

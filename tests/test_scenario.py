@@ -22,6 +22,10 @@ Behaviours verified:
 * The instrument rules are Instrument.create's (the loader does not repeat them): its errors are
   reported on the key they are about, a fee rule failing on a fee from ``[fees]`` on the fee the
   table sets, and a rule over several keys on the table.
+* ``[margin]`` and instrument ``brackets`` load into ``VenueConfig.margin`` with hand-checked atoms
+  (floor "50000" USDC = 50_000_000_000), survive the journal round trip, and every kind of margin
+  mistake (Bracket, BracketSchedule and CollateralRule rules, references between tables, brackets
+  where they do not belong or missing where required) names its exact field path.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ import pytest
 
 from exchange_sim.config import ReferenceSource, VenueConfig
 from exchange_sim.instruments import InstrumentKind
+from exchange_sim.margin.brackets import Bracket, BracketSchedule
+from exchange_sim.margin.collateral import CollateralRule
 from exchange_sim.orders import SelfTrade
 from exchange_sim.scenario import (
     AccountSpec,
@@ -258,7 +264,7 @@ ERROR_CASES = [
     ("seed-string", SCENARIO + 'seed = "7"\n', "scenario.seed", "an integer >= 0", "'7'"),
     ("description-wrong-type", SCENARIO + "description = 1\n", "scenario.description", "a string", "1"),
     ("unknown-scenario-key", SCENARIO + "sede = 7\n", "scenario.sede", "did you mean 'seed'?", "'sede'"),
-    ("unknown-top-level-table", SCENARIO + "[margin]\n", "margin", "one of the top-level tables", "'margin'"),
+    ("unknown-top-level-table", SCENARIO + "[prices]\n", "prices", "one of the top-level tables", "'prices'"),
     ("unknown-top-level-typo", SCENARIO + "[[asset]]\n", "asset", "did you mean 'assets'?", "'asset'"),
     (
         "reference-price-unknown",
@@ -768,6 +774,14 @@ def test_documented_complete_example_loads() -> None:
         AccountSpec("alice", (("USDC", 10_000_000_000), ("BTC", 50_000_000))),
         AccountSpec("bob", (("USDC", 2_500_750_000),)),
     )
+    margin = scenario.venue.margin
+    assert margin is not None
+    assert margin.settlement == "USDC"
+    assert margin.collateral == (CollateralRule("BTC", 100_000),)
+    schedules = margin.schedule_map()
+    assert list(schedules) == ["BTC-PERP", "BTC-FUT"]
+    assert schedules["BTC-PERP"].brackets[1] == Bracket(50_000_000_000, 5_000, 20_000)
+    assert schedules["BTC-FUT"].brackets == (Bracket(0, 5_000, 10_000),)
 
 
 SPOT_BASE = """
@@ -822,3 +836,322 @@ def test_venue_self_trade_prevention() -> None:
     with pytest.raises(ScenarioError) as info:
         loads_scenario(text.replace("cancel_both", "none"))
     assert info.value.field == "venue.self_trade_prevention"
+
+
+# margin --------------------------------------------------------------------------------------------
+
+BTC = '[[assets]]\nsymbol = "BTC"\ndecimals = 8\n'
+MARGIN = '[margin]\nsettlement_asset = "USDC"\n'
+BRACKETS = (
+    '[{ floor = "0", maintenance_ppm = 4000, initial_ppm = 10000 },'
+    ' { floor = "50000", maintenance_ppm = 5000, initial_ppm = 20000 }]'
+)
+
+
+def collateral(**overrides: str | None) -> str:
+    fields: dict[str, str | None] = {"asset": '"BTC"', "haircut_ppm": "100000"}
+    fields.update(overrides)
+    return table("[[margin.collateral]]", **fields)
+
+
+def bracket(floor: str = '"0"', maintenance: str = "4000", initial: str = "10000") -> str:
+    return f"{{ floor = {floor}, maintenance_ppm = {maintenance}, initial_ppm = {initial} }}"
+
+
+def margined(*parts: str) -> str:
+    """A valid scenario with USDC and BTC assets and a USDC ``[margin]`` table, then ``parts``."""
+    return valid(BTC, MARGIN, *parts)
+
+
+def test_margin_loads_with_exact_atoms() -> None:
+    text = margined(
+        collateral(),
+        instrument(brackets=BRACKETS),
+        # integer floors are accepted; a floor with decimals is converted exactly
+        future(brackets=f"[{bracket()}, {bracket(floor='1000', maintenance='4500')}]"),
+        future(
+            symbol='"BTC-FUT2"', brackets=f"[{bracket()}, {bracket(floor=chr(34) + '0.000001' + chr(34))}]"
+        ),
+        instrument(symbol='"BTC-USDC"', kind='"spot"'),
+    )
+    margin = loads_scenario(text).venue.margin
+    assert margin is not None
+    assert margin.settlement == "USDC"
+    assert margin.collateral == (CollateralRule("BTC", 100_000),)
+    assert margin.schedules == (
+        (
+            "BTC-PERP",
+            BracketSchedule.create([Bracket(0, 4_000, 10_000), Bracket(50_000_000_000, 5_000, 20_000)]),
+        ),
+        (
+            "BTC-FUT",
+            BracketSchedule.create([Bracket(0, 4_000, 10_000), Bracket(1_000_000_000, 4_500, 10_000)]),
+        ),
+        ("BTC-FUT2", BracketSchedule.create([Bracket(0, 4_000, 10_000), Bracket(1, 4_000, 10_000)])),
+    )
+    # 50,000 USDC at 0.4% = 200 USDC; the requirement is continuous at the floor
+    assert margin.schedule_map()["BTC-PERP"].maintenance(50_000_000_000) == 200_000_000
+
+
+def test_margin_without_collateral_and_brackets_as_tables() -> None:
+    text = margined(
+        instrument(),
+        table("[[instruments.brackets]]", floor='"0"', maintenance_ppm="10000", initial_ppm="20000"),
+    )
+    margin = loads_scenario(text).venue.margin
+    assert margin is not None
+    assert margin.collateral == ()
+    assert margin.schedules == (("BTC-PERP", BracketSchedule.create([Bracket(0, 10_000, 20_000)])),)
+
+
+def test_no_margin_table_means_no_margin() -> None:
+    assert loads_scenario(valid(instrument())).venue.margin is None
+
+
+def test_venue_config_round_trip_with_margin() -> None:
+    venue = loads_scenario(margined(collateral(), instrument(brackets=BRACKETS))).venue
+    data = venue.to_dict()
+    assert data["margin"] == {
+        **data["margin"],
+        "settlement": "USDC",
+        "collateral": [["BTC", 100_000]],
+        "schedules": [
+            [
+                "BTC-PERP",
+                {
+                    "brackets": [
+                        {"floor": 0, "maintenance_ppm": 4_000, "initial_ppm": 10_000},
+                        {"floor": 50_000_000_000, "maintenance_ppm": 5_000, "initial_ppm": 20_000},
+                    ]
+                },
+            ]
+        ],
+    }
+    rebuilt = VenueConfig.from_dict(data)
+    assert rebuilt == venue
+    assert rebuilt.to_dict() == data
+
+
+ETH_PERP_IN_BTC = instrument(
+    symbol='"ETH-PERP"', underlying='"ETH"', settlement_asset='"BTC"', lot_size='"1"'
+)
+
+MARGIN_ERROR_CASES = [
+    # (id, toml text, field, fragment of expected, got: None where it is not checked)
+    ("margin-not-a-table", 'margin = "USDC"\n' + SCENARIO, "margin", "a table", "'USDC'"),
+    ("margin-unknown-key", margined("settlement = 1\n"), "margin.settlement", "did you mean", "'settlement'"),
+    (
+        "margin-settlement-missing",
+        valid("[margin]\n"),
+        "margin.settlement_asset",
+        "(required, missing)",
+        None,
+    ),
+    (
+        "margin-settlement-unknown",
+        valid('[margin]\nsettlement_asset = "USDT"\n'),
+        "margin.settlement_asset",
+        "an asset declared in [[assets]] (one of USDC)",
+        "'USDT'",
+    ),
+    (
+        "collateral-unknown-asset",
+        margined(collateral(asset='"ETH"')),
+        "margin.collateral[0].asset",
+        "other than the settlement asset USDC (one of BTC)",
+        "'ETH'",
+    ),
+    (
+        "collateral-settlement-asset",
+        margined(collateral(asset='"USDC"')),
+        "margin.collateral[0].asset",
+        "other than the settlement asset USDC",
+        "'USDC'",
+    ),
+    (
+        "collateral-duplicate",
+        margined(collateral(), collateral(haircut_ppm="0")),
+        "margin.collateral[1].asset",
+        "a unique collateral asset (margin.collateral[0] already declares it)",
+        "'BTC'",
+    ),
+    (
+        "collateral-haircut-missing",
+        margined(collateral(haircut_ppm=None)),
+        "margin.collateral[0].haircut_ppm",
+        "(required, missing)",
+        None,
+    ),
+    (
+        "collateral-haircut-above-one",
+        margined(collateral(haircut_ppm="1000001")),
+        "margin.collateral[0].haircut_ppm",
+        "an integer from 0 to 1000000 (ppm of the index value)",
+        "1000001",
+    ),
+    (
+        "collateral-haircut-float",
+        margined(collateral(haircut_ppm="0.1")),
+        "margin.collateral[0].haircut_ppm",
+        "an integer from 0 to 1000000",
+        "0.1",
+    ),
+    (
+        "collateral-unknown-key",
+        margined(collateral(haircut="1")),
+        "margin.collateral[0].haircut",
+        "did you mean 'haircut_ppm'?",
+        "'haircut'",
+    ),
+    (
+        "brackets-required",
+        margined(instrument(brackets=BRACKETS), future()),
+        "instruments[1].brackets",
+        "(required for a future settled in the margin asset USDC, missing)",
+        None,
+    ),
+    (
+        "brackets-without-margin",
+        valid(instrument(brackets=BRACKETS)),
+        "instruments[0].brackets",
+        "no brackets without a [margin] table",
+        None,
+    ),
+    (
+        "brackets-on-spot",
+        margined(instrument(kind='"spot"', brackets=f"[{bracket()}]")),
+        "instruments[0].brackets",
+        "no brackets on a spot pair",
+        None,
+    ),
+    (
+        "brackets-other-settlement",
+        margined(ETH_PERP_IN_BTC.replace('lot_size = "1"', f'lot_size = "1"\nbrackets = [{bracket()}]')),
+        "instruments[0].brackets",
+        "no brackets on a contract not settled in the margin asset USDC",
+        None,
+    ),
+    (
+        "brackets-not-array",
+        margined(instrument(brackets='"x"')),
+        "instruments[0].brackets",
+        "non-empty",
+        "'x'",
+    ),
+    ("brackets-empty", margined(instrument(brackets="[]")), "instruments[0].brackets", "non-empty", "[]"),
+    (
+        "bracket-not-table",
+        margined(instrument(brackets="[1]")),
+        "instruments[0].brackets[0]",
+        "a bracket table",
+        "1",
+    ),
+    (
+        "bracket-unknown-key",
+        margined(instrument(brackets='[{ floor = "0", maintenance = 1, initial_ppm = 2 }]')),
+        "instruments[0].brackets[0].maintenance",
+        "did you mean 'maintenance_ppm'?",
+        "'maintenance'",
+    ),
+    (
+        "bracket-floor-missing",
+        margined(instrument(brackets="[{ maintenance_ppm = 1, initial_ppm = 2 }]")),
+        "instruments[0].brackets[0].floor",
+        "(required, missing)",
+        None,
+    ),
+    (
+        "bracket-floor-float",
+        margined(instrument(brackets=f"[{bracket(floor='0.5')}]")),
+        "instruments[0].brackets[0].floor",
+        'write "0.5" in quotes',
+        "0.5",
+    ),
+    (
+        "bracket-floor-off-unit",
+        margined(instrument(brackets=f"[{bracket()}, {bracket(floor=chr(34) + '0.0000001' + chr(34))}]")),
+        "instruments[0].brackets[1].floor",
+        "a non-negative amount of USDC in whole units with at most 6 decimals",
+        "'0.0000001'",
+    ),
+    (
+        "bracket-floor-negative",
+        margined(instrument(brackets=f"[{bracket(floor=chr(34) + '-1' + chr(34))}]")),
+        "instruments[0].brackets[0].floor",
+        "non-negative",
+        "'-1'",
+    ),
+    (
+        "bracket-first-floor-not-zero",
+        margined(instrument(brackets=f"[{bracket(floor=chr(34) + '1' + chr(34))}]")),
+        "instruments[0].brackets[0].floor",
+        "0 for the first bracket",
+        "'1'",
+    ),
+    (
+        "bracket-floors-not-increasing",
+        margined(instrument(brackets=f"[{bracket()}, {bracket(floor='50000')}, {bracket(floor='50000')}]")),
+        "instruments[0].brackets[2].floor",
+        'a floor above "50000" USDC (floors strictly increase)',
+        "50000",
+    ),
+    (
+        "bracket-rate-zero",
+        margined(instrument(brackets=f"[{bracket(maintenance='0')}]")),
+        "instruments[0].brackets[0].maintenance_ppm",
+        "an integer rate in ppm from 1 to 999999",
+        "0",
+    ),
+    (
+        "bracket-rate-string",
+        margined(instrument(brackets=f"[{bracket(initial=chr(34) + '10000' + chr(34))}]")),
+        "instruments[0].brackets[0].initial_ppm",
+        "an integer rate in ppm from 1 to 999999",
+        "'10000'",
+    ),
+    (
+        "bracket-initial-below-maintenance",
+        margined(instrument(brackets=f"[{bracket(maintenance='5000', initial='4000')}]")),
+        "instruments[0].brackets[0].initial_ppm",
+        "initial_ppm >= maintenance_ppm (5000)",
+        "4000",
+    ),
+    (
+        "bracket-rate-decreases",
+        margined(instrument(brackets=f"[{bracket()}, {bracket(floor='1', maintenance='3000')}]")),
+        "instruments[0].brackets[1].maintenance_ppm",
+        "maintenance_ppm >= 4000 (rates never decrease from one bracket to the next)",
+        "3000",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "expected", "got"),
+    [case[1:] for case in MARGIN_ERROR_CASES],
+    ids=[case[0] for case in MARGIN_ERROR_CASES],
+)
+def test_margin_errors_name_the_field(text: str, field: str, expected: str, got: str | None) -> None:
+    with pytest.raises(ScenarioError) as info:
+        loads_scenario(text, source="scenarios/bad.toml")
+    err = info.value
+    assert type(err) is ScenarioError
+    assert err.field == field
+    assert expected in err.expected
+    if got is not None:
+        assert err.got == got
+    assert str(err).startswith(f"scenarios/bad.toml: {field}: expected ")
+
+
+def test_margin_unrealized_profit_withdrawable() -> None:
+    base = (
+        '[scenario]\nname = "m"\n[[assets]]\nsymbol = "USDC"\ndecimals = 6\n'
+        '[margin]\nsettlement_asset = "USDC"\n'
+    )
+    assert loads_scenario(base).venue.margin.unrealized_profit_withdrawable is False
+    assert loads_scenario(
+        base + "unrealized_profit_withdrawable = true\n"
+    ).venue.margin.unrealized_profit_withdrawable
+    with pytest.raises(ScenarioError) as info:
+        loads_scenario(base + 'unrealized_profit_withdrawable = "yes"\n')
+    assert info.value.field == "margin.unrealized_profit_withdrawable"

@@ -181,6 +181,9 @@ class BracketSchedule:
     brackets: tuple[Bracket, ...]
     maintenance_deductions: tuple[int, ...] = field(init=False, repr=False, compare=False)
     initial_deductions: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    _table: tuple[tuple[int, ...], ...] = field(init=False, repr=False, compare=False)
+    """Per band ``(floor, initial_ppm, initial deduction, maintenance_ppm, maintenance deduction)``,
+    and the floors alone, for :meth:`requirements` (the risk gate's hot path)."""
 
     def __post_init__(self) -> None:
         bands = self.brackets
@@ -223,6 +226,13 @@ class BracketSchedule:
                     )
         object.__setattr__(self, "maintenance_deductions", _deductions(bands, "maintenance_ppm"))
         object.__setattr__(self, "initial_deductions", _deductions(bands, "initial_ppm"))
+        rows = tuple(
+            (b.initial_ppm, i_ded, b.maintenance_ppm, m_ded)
+            for b, i_ded, m_ded in zip(
+                bands, self.initial_deductions, self.maintenance_deductions, strict=True
+            )
+        )
+        object.__setattr__(self, "_table", (tuple(b.floor for b in bands), rows))
 
     @classmethod
     def create(cls, brackets: Iterable[Bracket]) -> BracketSchedule:
@@ -258,6 +268,18 @@ class BracketSchedule:
         i = self.bracket_index(notional)
         scaled = notional * self.brackets[i].initial_ppm - self.initial_deductions[i]
         return ceil_div(scaled, PPM)
+
+    def requirements(self, notional: int) -> tuple[int, int]:
+        """``(initial, maintenance)`` of ``notional`` (>= 0): :meth:`initial` and :meth:`maintenance`
+        in one band lookup, without validating ``notional`` (the risk gate's hot path)."""
+        floors, rows = self._table
+        initial_ppm, initial_deduction, maintenance_ppm, maintenance_deduction = rows[
+            bisect_right(floors, notional) - 1
+        ]
+        return (
+            -((initial_deduction - notional * initial_ppm) // PPM),
+            -((maintenance_deduction - notional * maintenance_ppm) // PPM),
+        )
 
     def deductions(self) -> tuple[tuple[int, int], ...]:
         """``(maintenance, initial)`` cumulative deduction of each band, in atoms x ``PPM``.

@@ -156,6 +156,38 @@ class CrossMargin:
             sum(p.maintenance for p in positions),
         )
 
+    def totals(
+        self,
+        balances: Mapping[str, int],
+        sizes: Mapping[str, int],
+        marks: Mapping[str, int],
+        prices: Mapping[str, int],
+    ) -> tuple[int, int, int]:
+        """``(equity, initial, maintenance)``: what :meth:`state` computes, without the breakdown.
+
+        The risk gate's hot path; ``tests/test_margin_cross.py`` checks that both agree.
+        """
+        settlement = self.settlement
+        equity = balances.get(settlement, 0)
+        for symbol, balance in balances.items():
+            if symbol != settlement and balance:
+                rule = self.rules.get(symbol)
+                haircut = rule.haircut_ppm if rule is not None else 1_000_000
+                equity += collateral_value(balance, self.assets[symbol].decimals, prices[symbol], haircut)
+        initial = maintenance = 0
+        instruments, schedules = self.instruments, self.schedules
+        for symbol, size in sizes.items():
+            if size:
+                inst = instruments[symbol]
+                if inst.settlement_asset != settlement:
+                    continue
+                value = size * marks[symbol] * inst.atoms_per_tick_per_lot
+                equity += value
+                i, m = schedules[symbol].requirements(value if value > 0 else -value)
+                initial += i
+                maintenance += m
+        return equity, initial, maintenance
+
     def of(self, account: Account, marks: Mapping[str, int], prices: Mapping[str, int]) -> AccountMargin:
         """:meth:`state` of an account as it is now."""
         return self.state(account.balances, {s: p.size for s, p in account.positions.items()}, marks, prices)

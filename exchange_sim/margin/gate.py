@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from exchange_sim.margin.cross import AccountMargin, CrossMargin
+from exchange_sim.margin.cross import CrossMargin
 from exchange_sim.matching import Refusal
 from exchange_sim.orders import Order, Reason, Side
 from exchange_sim.units import PPM
@@ -40,18 +40,18 @@ _TAKER_REFUSED = Refusal(Reason.TAKER_RISK_REFUSED, taker=True)
 _MAKER_REFUSED = Refusal(Reason.MAKER_RISK_REFUSED, maker=True)
 
 
-def acceptable(before: AccountMargin, after: AccountMargin) -> bool:
-    """The per-fill rule of the module docstring, for one account."""
-    if after.equity >= after.initial:
+def acceptable(before: tuple[int, int, int], after: tuple[int, int, int]) -> bool:
+    """The per-fill rule of the module docstring, for one account's ``(equity, initial,
+    maintenance)`` before and after the fill."""
+    equity, initial, maintenance = after
+    if equity >= initial:
         return True
-    if before.maintenance == 0:
+    old_equity, _, old_maintenance = before
+    if old_maintenance == 0:
         return False  # nothing to reduce: a new exposure must meet initial margin
-    if after.maintenance == 0:
+    if maintenance == 0:
         return True  # closes every position, even at a loss
-    return (
-        after.maintenance <= before.maintenance
-        and after.equity * before.maintenance >= before.equity * after.maintenance
-    )
+    return maintenance <= old_maintenance and equity * old_maintenance >= old_equity * maintenance
 
 
 class CrossMarginGate:
@@ -96,11 +96,14 @@ class CrossMarginGate:
         else:
             sizes[inst.symbol] = sizes.get(inst.symbol, 0) + delta
         marks = self.marks(sizes, inst.symbol, price)
-        priced = {a: prices.get(a, 0) for a in balances if a != self.cross.settlement}
-        after = self.cross.state(balances, sizes, marks, priced)
-        if after.equity >= after.initial:
+        priced = (
+            {a: prices.get(a, 0) for a in balances if a != self.cross.settlement} if len(balances) > 1 else {}
+        )
+        after = self.cross.totals(balances, sizes, marks, priced)
+        if after[0] >= after[1]:
             return True  # the common case: no need to value the account before the fill
-        before = self.cross.of(account, marks, priced)
+        before_sizes = {symbol: position.size for symbol, position in account.positions.items()}
+        before = self.cross.totals(account.balances, before_sizes, marks, priced)
         return acceptable(before, after)
 
     def may_withdraw(self, account_id: str, asset: str, atoms: int, count_profit: bool) -> bool:

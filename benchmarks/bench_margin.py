@@ -1,0 +1,156 @@
+"""What the cross-margin risk gate costs on top of matching: 1,000 accounts, 3 instruments.
+
+The same seeded stream (the core benchmark's mix: ~50% resting limits, ~20% marketable orders,
+~30% cancels) spread over three perpetuals and 1,000 accounts, replayed through
+
+1. the venue without margin rules (accept-all gate), and
+2. the venue with cross-margin rules (brackets on every instrument, marks set), where every fill
+   is checked for both sides against their post-trade state (the dYdX-style policy: orders are
+   not margin-checked when placed, every fill is),
+
+both with the journal on. Accounts are funded so that most fills pass, so the gate's cost is
+measured on work it really does. Prints operations per second, the gate's overhead and the
+number of fills and refusals.
+
+    python benchmarks/bench_margin.py [--ops 200000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from exchange_sim.config import VenueConfig
+from exchange_sim.events import Ev
+from exchange_sim.instruments import Instrument
+from exchange_sim.journal import JournalWriter, read_journal
+from exchange_sim.margin.brackets import Bracket, BracketSchedule
+from exchange_sim.margin.config import MarginConfig
+from exchange_sim.orders import Reason, Side
+from exchange_sim.units import Asset
+from exchange_sim.venue import Venue
+
+ACCOUNTS = 1_000
+USDC = Asset("USDC", 6)
+SYMBOLS = ("BTC-PERP", "ETH-PERP", "SOL-PERP")
+MID_TICKS = {"BTC-PERP": 30_000, "ETH-PERP": 20_000, "SOL-PERP": 10_000}  # 30,000 / 2,000 / 100 USDC
+INSTRUMENTS = (
+    Instrument.create(
+        "BTC-PERP", kind="perpetual", underlying="BTC", settlement=USDC, tick_size="1", lot_size="0.001"
+    ),
+    Instrument.create(
+        "ETH-PERP", kind="perpetual", underlying="ETH", settlement=USDC, tick_size="0.1", lot_size="0.01"
+    ),
+    Instrument.create(
+        "SOL-PERP", kind="perpetual", underlying="SOL", settlement=USDC, tick_size="0.01", lot_size="1"
+    ),
+)
+SCHEDULE = BracketSchedule.create(
+    [
+        Bracket(0, 5_000, 10_000),
+        Bracket(1_000_000_000_000, 10_000, 20_000),
+        Bracket(5_000_000_000_000, 25_000, 50_000),
+    ]
+)
+SUBMIT, CANCEL = 0, 1
+
+
+def make_stream(n: int, seed: int) -> list[tuple]:
+    """``(SUBMIT, account, symbol, side, price, size)`` or ``(CANCEL, account, order_id)``."""
+    rng = np.random.default_rng(seed)
+    kind, sides, offsets, cross = (
+        rng.random(n),
+        rng.integers(0, 2, n),
+        rng.integers(1, 51, n),
+        rng.integers(0, 6, n),
+    )
+    sizes, accounts, back, which = (
+        rng.integers(1, 11, n),
+        rng.integers(0, ACCOUNTS, n),
+        rng.integers(1, 400, n),
+        rng.integers(0, 3, n),
+    )
+    owners: list[int] = []
+    ops: list[tuple] = []
+    for i in range(n):
+        if kind[i] < 0.30 and owners:
+            order_id = max(1, len(owners) - int(back[i]))
+            ops.append((CANCEL, owners[order_id - 1], order_id))
+            continue
+        side = 1 if sides[i] else -1
+        symbol = SYMBOLS[int(which[i])]
+        mid = MID_TICKS[symbol]
+        price = mid + side * (1 + int(cross[i])) if kind[i] < 0.50 else mid - side * int(offsets[i])
+        owners.append(int(accounts[i]))
+        ops.append((SUBMIT, int(accounts[i]), symbol, side, price, int(sizes[i])))
+    return ops
+
+
+def run(ops: list[tuple], margin: bool, path: Path) -> tuple[float, Venue, JournalWriter]:
+    config = VenueConfig(
+        (USDC,),
+        INSTRUMENTS,
+        margin=MarginConfig("USDC", tuple((s, SCHEDULE) for s in SYMBOLS)) if margin else None,
+    )
+    journal = JournalWriter(path)
+    venue = Venue(config, journal=journal)
+    names = [f"acct{i}" for i in range(ACCOUNTS)]
+    for name in names:
+        venue.open_account(0, name)
+        venue.deposit(0, name, "USDC", "2000")
+    for symbol, mid in MID_TICKS.items():
+        venue.set_mark_price(0, symbol, mid)
+    sides = {1: Side.BUY, -1: Side.SELL}
+    submit, cancel = venue.submit, venue.cancel
+    ts = 1
+    start = time.perf_counter()
+    for op in ops:
+        ts += 1
+        if op[0] == SUBMIT:
+            submit(ts, names[op[1]], op[2], sides[op[3]], op[5], op[4])
+        else:
+            cancel(ts, names[op[1]], op[2])
+    elapsed = time.perf_counter() - start
+    journal.close()
+    return elapsed, venue, journal
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ops", type=int, default=200_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    ops = make_stream(args.ops, args.seed)
+    print(
+        f"python {platform.python_version()}, {args.ops} ops, {len(SYMBOLS)} instruments, {ACCOUNTS} accounts"
+    )
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for margin in (False, True):
+            best = None
+            for i in range(args.repeat):
+                elapsed, venue, _ = run(ops, margin, Path(tmp) / f"j{margin}{i}.msgpack")
+                best = elapsed if best is None else min(best, elapsed)
+            _, events = read_journal(Path(tmp) / f"j{margin}{args.repeat - 1}.msgpack")
+            fills = sum(1 for e in events if e[0] == Ev.FILL)
+            refused = sum(
+                1
+                for e in events
+                if e[0] == Ev.ENDED and e[2] in (Reason.TAKER_RISK_REFUSED, Reason.MAKER_RISK_REFUSED)
+            )
+            venue._check()
+            results[margin] = best
+            label = "with cross-margin gate" if margin else "no margin rules      "
+            rate = args.ops / best
+            print(f"{label}: {rate:>9,.0f} ops/s ({best:.3f} s), {fills:,} fills, {refused:,} refused")
+    print(f"gate overhead: {100 * (results[True] / results[False] - 1):+.1f}% (target <= +50%)")
+
+
+if __name__ == "__main__":
+    main()
