@@ -53,11 +53,23 @@ class JournalWriter:
         self._buf += self._pack(header)
 
     def write(self, event: tuple[Any, ...]) -> None:
-        """Append one event (a tuple whose first element is its :class:`~exchange_sim.events.Ev` code)."""
+        """Append one *output* event (a tuple whose first element is its code) to the buffer.
+
+        Never touches the file: a fill in progress cannot fail on I/O (see :meth:`write_input`).
+        """
         self._buf += self._pack(event)
         self.events += 1
+
+    def write_input(self, event: tuple[Any, ...]) -> None:
+        """Append one *input* event, first flushing the buffer to the file if it is large.
+
+        Flushing happens only here, before the input changes anything, so an I/O error leaves the
+        venue exactly as the previous input left it.
+        """
         if len(self._buf) > _FLUSH_BYTES:
             self.flush()
+        self._buf += self._pack(event)
+        self.events += 1
 
     def flush(self) -> None:
         buf = self._buf

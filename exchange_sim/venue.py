@@ -128,6 +128,7 @@ class Venue:
         self._stop_count = 0
         self.journal = journal
         self._write = journal.write if journal is not None else _discard
+        self._write_input = journal.write_input if journal is not None else _discard
         if journal is not None and journal.header is None:
             journal.write_header(self.header(meta))
         # per-execution context for the matching callbacks (avoids a closure per order)
@@ -155,7 +156,7 @@ class Venue:
     def open_account(self, ts: int, account_id: str) -> Result:
         """Open a user account (ids: letters, digits, ``_ . -``; unique)."""
         _check_ts(ts)
-        self._write((Ev.OPEN_ACCOUNT, ts, _raw(account_id)))
+        self._write_input((Ev.OPEN_ACCOUNT, ts, _raw(account_id)))
         reason = self._stale(ts)
         if reason is None:
             try:
@@ -185,7 +186,7 @@ class Venue:
         acct = self._user_account(account)
         asset_n = self._asset_index.get(asset) if type(asset) is str else None
         amount = _raw(amount)
-        self._write(
+        self._write_input(
             (code, ts, acct.index if acct else _raw(account), asset if asset_n is None else asset_n, amount)
         )
         reason = self._stale(ts)
@@ -231,7 +232,7 @@ class Venue:
         """Set an account's default self-trade prevention mode (orders may still override it)."""
         _check_ts(ts)
         acct = self._user_account(account)
-        self._write((Ev.SET_SELF_TRADE, ts, acct.index if acct else _raw(account), _raw(mode)))
+        self._write_input((Ev.SET_SELF_TRADE, ts, acct.index if acct else _raw(account), _raw(mode)))
         reason = self._stale(ts)
         resolved = _enum(SelfTrade, mode)
         if reason is None:
@@ -253,7 +254,9 @@ class Venue:
         listing = self._listing.get(instrument) if type(instrument) is str else None
         inst = listing[0] if listing is not None else None
         price = _raw(price)
-        self._write((Ev.SET_REFERENCE, ts, listing[1] if listing is not None else _raw(instrument), price))
+        self._write_input(
+            (Ev.SET_REFERENCE, ts, listing[1] if listing is not None else _raw(instrument), price)
+        )
         reason = self._stale(ts)
         ticks = None
         if reason is None:
@@ -280,7 +283,7 @@ class Venue:
         _check_ts(ts)
         listing = self._listing.get(instrument) if type(instrument) is str else None
         price = _raw(price)
-        self._write((Ev.SET_MARK, ts, listing[1] if listing is not None else _raw(instrument), price))
+        self._write_input((Ev.SET_MARK, ts, listing[1] if listing is not None else _raw(instrument), price))
         reason = self._stale(ts)
         ticks = None
         if reason is None:
@@ -301,7 +304,7 @@ class Venue:
         _check_ts(ts)
         asset_n = self._asset_index.get(asset) if type(asset) is str else None
         price = _raw(price)
-        self._write((Ev.SET_INDEX, ts, asset if asset_n is None else asset_n, price))
+        self._write_input((Ev.SET_INDEX, ts, asset if asset_n is None else asset_n, price))
         reason = self._stale(ts)
         atoms = None
         if reason is None:
@@ -375,7 +378,7 @@ class Venue:
         )
         if not plain:
             record += (_raw(stop_price), _raw(trigger), _raw(reduce_only), _raw(client_id), _raw(stp))
-        self._write(record)
+        self._write_input(record)
         # ---- validate: first failure wins, nothing changes
         if ts < self.now:
             return self._reject_order(Reason.STALE_TIMESTAMP)
@@ -690,7 +693,7 @@ class Venue:
         record: tuple[Any, ...] = (Ev.CANCEL, ts, acct.index if acct else _raw(account), _raw(order_id))
         if client_id is not None:
             record += (_raw(client_id),)
-        self._write(record)
+        self._write_input(record)
         order, reason = self._lookup(ts, acct, order_id, client_id)
         if reason is not None:
             return self._reject(reason)
@@ -727,7 +730,7 @@ class Venue:
         _check_ts(ts)
         acct = self._user_account(account)
         size, price = _raw(size), _raw(price)
-        self._write(
+        self._write_input(
             (
                 Ev.AMEND,
                 ts,
