@@ -139,11 +139,11 @@ def bankruptcy_price(equity: int, size: int, mark: int, apl: int) -> int | None:
     return max(mark, mark - ((-equity) // step))
 
 
-def liquidation_price(cross, balances, sizes, marks, prices, symbol: str) -> int | None:  # type: ignore[no-untyped-def]
+def liquidation_price(  # type: ignore[no-untyped-def]
+    cross, balances, sizes, marks, prices, symbol: str
+) -> int | None:
     """First tick, from the current mark toward the loss, where equity < maintenance (module
     docstring), the other marks and the balances held fixed. Bisection, O(log price) evaluations."""
-    size = sizes[symbol]
-    mark = marks[symbol]
     trial = dict(marks)
 
     def below(m: int) -> bool:
@@ -151,29 +151,28 @@ def liquidation_price(cross, balances, sizes, marks, prices, symbol: str) -> int
         equity, _, maintenance = cross.totals(balances, sizes, trial, prices)
         return equity < maintenance
 
+    mark = marks[symbol]
     if below(mark):
         return mark
-    if size > 0:  # below maintenance on a prefix of ticks [1, L]: find the largest L
+    if sizes[symbol] > 0:  # a long fails on the ticks [1, L]: L is the highest failing tick
         if not below(1):
             return None
-        low, high = 1, mark  # below(low) and not below(high)
-        while high - low > 1:
-            middle = (low + high) // 2
-            if below(middle):
-                low = middle
-            else:
-                high = middle
-        return low
-    high = mark * 2  # below maintenance on a suffix [L, ...): find the smallest L
-    while not below(high):
-        if high > mark * 10**9:
+        return _boundary(below, failing=1, passing=mark)
+    far = mark * 2  # a short fails on the ticks [L, ...): L is the lowest failing tick
+    while not below(far):
+        if far > mark * 10**9:
             return None
-        high *= 2
-    low = mark  # not below(low), below(high)
-    while high - low > 1:
-        middle = (low + high) // 2
-        if below(middle):
-            high = middle
+        far *= 2
+    return _boundary(below, failing=far, passing=mark)
+
+
+def _boundary(fails, failing: int, passing: int) -> int:  # type: ignore[no-untyped-def]
+    """The failing tick next to the passing side, by bisection between a failing and a passing
+    tick (in either order), assuming the ticks fail on one side of a single boundary."""
+    while abs(failing - passing) > 1:
+        middle = (failing + passing) // 2
+        if fails(middle):
+            failing = middle
         else:
-            low = middle
-    return high
+            passing = middle
+    return failing
