@@ -15,7 +15,7 @@ maker's price. For each candidate maker:
 
 After every step the walk re-reads the level's head, so callbacks may remove resting orders
 (e.g. reduce-only trimming) without breaking it. The engine knows nothing about margin: the
-cross-margin gate arrives with its own module and plugs in here.
+cross-margin gate (:mod:`exchange_sim.margin.gate`) plugs in here.
 """
 
 from __future__ import annotations

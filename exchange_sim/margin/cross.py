@@ -78,7 +78,7 @@ class AccountMargin:
 
     @property
     def healthy(self) -> bool:
-        """At or above maintenance; an account below it is liquidated (a later issue)."""
+        """At or above maintenance; an account below it is to be liquidated (liquidation engine)."""
         return self.equity >= self.maintenance
 
 
