@@ -43,9 +43,18 @@ class Refusal:
 
 
 class RiskGate(Protocol):
-    """Decides whether one candidate fill may happen. Must not change any state."""
+    """Decides whether one candidate fill may happen. Must not change any state.
+
+    ``hold`` and ``release`` serve read-only walks that plan several fills (fill-or-kill): a held
+    fill counts as done for later checks, until ``release``. Gates whose decisions do not depend
+    on earlier fills may do nothing in both.
+    """
 
     def check(self, taker: Order, maker: Order, price: int, lots: int) -> Refusal | None: ...
+
+    def hold(self, taker: Order, maker: Order, price: int, lots: int) -> None: ...
+
+    def release(self) -> None: ...
 
 
 class AcceptAll:
@@ -54,6 +63,12 @@ class AcceptAll:
     __slots__ = ()
 
     def check(self, taker: Order, maker: Order, price: int, lots: int) -> Refusal | None:
+        return None
+
+    def hold(self, taker: Order, maker: Order, price: int, lots: int) -> None:
+        return None
+
+    def release(self) -> None:
         return None
 
 
@@ -71,6 +86,12 @@ class RefuseAccounts:
             return _TAKER_REFUSED
         if maker.account in self.makers:
             return _MAKER_REFUSED
+        return None
+
+    def hold(self, taker: Order, maker: Order, price: int, lots: int) -> None:
+        return None
+
+    def release(self) -> None:
         return None
 
 
@@ -144,9 +165,17 @@ def match(
 def fillable(book: OrderBook, taker: Order, gate: RiskGate) -> int:
     """Lots :func:`match` would fill for ``taker`` now, found without changing anything.
 
-    Walks the same makers in the same order with the same self-trade and gate decisions, and
-    stops counting where matching would stop. Used by fill-or-kill orders. O(makers walked).
+    Walks the same makers in the same order with the same self-trade and gate decisions, each
+    planned fill held by the gate so later checks see it (``RiskGate.hold``), and stops counting
+    where matching would stop. Used by fill-or-kill orders. O(makers walked).
     """
+    try:
+        return _walk(book, taker, gate)
+    finally:
+        gate.release()
+
+
+def _walk(book: OrderBook, taker: Order, gate: RiskGate) -> int:
     need = taker.remaining
     if taker.side is Side.BUY:
         levels, walk = book.asks, book.ask_prices.irange(maximum=taker.price)
@@ -166,6 +195,7 @@ def fillable(book: OrderBook, taker: Order, gate: RiskGate) -> int:
                     total += lots
                     if total >= need:
                         return total
+                    gate.hold(taker, maker, price, lots)
                 elif refusal.taker:
                     return total
             maker = maker.next

@@ -232,3 +232,17 @@ def test_withdrawals_keep_initial_margin_and_unrealized_profit_is_a_rule_set_opt
     assert g.withdraw(5, "alice", "BTC", 1).reason is Reason.INSUFFICIENT_BALANCE
     g._check()
     v._check()
+
+
+def test_fill_or_kill_checks_its_fills_together() -> None:
+    """Two asks of 0.2 BTC at 30,000: each alone needs 600 of alice's 1,000 USDC initial margin,
+    both together 1,200. A fill-or-kill for 0.4 must see that before it fills anything."""
+    v = venue()
+    v.submit(1, "mm", P, SELL, 200, 30_000)
+    v.submit(1, "bob", P, SELL, 200, 30_000)
+    result = v.submit(2, "alice", P, BUY, 400, 30_000, tif=TimeInForce.FOK)
+    assert result.reason is Reason.FOK_UNFILLED and result.fills == []
+    assert v.account("alice").balance("USDC") == 1_000 * M and P not in v.account("alice").positions
+    assert v.gate.held == {}  # type: ignore[attr-defined]
+    assert v.submit(3, "alice", P, BUY, 300, 30_000, tif=TimeInForce.FOK).filled == 300  # 900: fits
+    v._check()

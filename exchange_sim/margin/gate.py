@@ -57,23 +57,43 @@ def acceptable(before: tuple[int, int, int], after: tuple[int, int, int]) -> boo
 class CrossMarginGate:
     """A :class:`~exchange_sim.matching.RiskGate` for cross-margined accounts of one venue."""
 
-    __slots__ = ("cross", "venue")
+    __slots__ = ("cross", "held", "venue")
 
     def __init__(self, venue: Venue, cross: CrossMargin) -> None:
         self.venue = venue
         self.cross = cross
+        self.held: dict[str, tuple[dict[str, int], dict[str, int]]] = {}
+        """Fills planned but not applied (a FOK order's read-only walk), per account: balance
+        and size changes that later checks count as done. Empty outside such a walk."""
 
     def check(self, taker: Order, maker: Order, price: int, lots: int) -> Refusal | None:
-        inst = self.venue.instruments[taker.instrument]
-        notional = price * lots * inst.atoms_per_tick_per_lot
-        taker_fee = -(-(notional * inst.taker_fee_ppm) // PPM)
-        maker_fee = -(-(notional * inst.maker_fee_ppm) // PPM)
-        delta = lots if taker.side is Side.BUY else -lots
+        inst, delta, notional, taker_fee, maker_fee = self._fill(taker, price, lots)
         if not self.fits(taker.account, inst, price, delta, notional, taker_fee):
             return _TAKER_REFUSED
         if not self.fits(maker.account, inst, price, -delta, notional, maker_fee):
             return _MAKER_REFUSED
         return None
+
+    def hold(self, taker: Order, maker: Order, price: int, lots: int) -> None:
+        """Count an accepted planned fill as done for the checks that follow (until release)."""
+        inst, delta, notional, taker_fee, maker_fee = self._fill(taker, price, lots)
+        for account_id, signed, fee in (
+            (taker.account, delta, taker_fee),
+            (maker.account, -delta, maker_fee),
+        ):
+            balances, sizes = self.held.setdefault(account_id, ({}, {}))
+            _apply(balances, sizes, inst, signed, notional, fee)
+
+    def release(self) -> None:
+        """Forget every held fill."""
+        self.held.clear()
+
+    def _fill(self, taker: Order, price: int, lots: int) -> tuple[Instrument, int, int, int, int]:
+        inst = self.venue.instruments[taker.instrument]
+        notional = price * lots * inst.atoms_per_tick_per_lot
+        taker_fee = -(-(notional * inst.taker_fee_ppm) // PPM)
+        maker_fee = -(-(notional * inst.maker_fee_ppm) // PPM)
+        return inst, lots if taker.side is Side.BUY else -lots, notional, taker_fee, maker_fee
 
     def fits(
         self, account_id: str, inst: Instrument, price: int, delta: int, notional: int, fee: int
@@ -82,29 +102,30 @@ class CrossMarginGate:
         venue = self.venue
         account = venue.ledger.accounts[account_id]
         prices = venue.index_prices
-        for asset, balance in account.balances.items():
+        balances = dict(account.balances)
+        sizes = {symbol: position.size for symbol, position in account.positions.items()}
+        if self.held:
+            held = self.held.get(account_id)
+            if held is not None:
+                for key, change in held[0].items():
+                    balances[key] = balances.get(key, 0) + change
+                for key, change in held[1].items():
+                    sizes[key] = sizes.get(key, 0) + change
+        for asset, balance in balances.items():
             if balance < 0 and asset != self.cross.settlement and asset not in prices:
                 return False
-        sizes = {symbol: position.size for symbol, position in account.positions.items()}
-        balances = dict(account.balances)
-        quote = inst.settlement_asset
-        paid = notional if delta > 0 else -notional
-        balances[quote] = balances.get(quote, 0) - paid - fee
-        if inst.is_spot:
-            base = inst.underlying
-            balances[base] = balances.get(base, 0) + delta * inst.base_atoms_per_lot
-        else:
-            sizes[inst.symbol] = sizes.get(inst.symbol, 0) + delta
-        marks = self.marks(sizes, inst.symbol, price)
+        after_balances, after_sizes = dict(balances), dict(sizes)
+        _apply(after_balances, after_sizes, inst, delta, notional, fee)
+        marks = self.marks(after_sizes, inst.symbol, price)
         priced = (
-            {a: prices.get(a, 0) for a in balances if a != self.cross.settlement} if len(balances) > 1 else {}
+            {a: prices.get(a, 0) for a in after_balances if a != self.cross.settlement}
+            if len(after_balances) > 1
+            else {}
         )
-        after = self.cross.totals(balances, sizes, marks, priced)
+        after = self.cross.totals(after_balances, after_sizes, marks, priced)
         if after[0] >= after[1]:
             return True  # the common case: no need to value the account before the fill
-        before_sizes = {symbol: position.size for symbol, position in account.positions.items()}
-        before = self.cross.totals(account.balances, before_sizes, marks, priced)
-        return acceptable(before, after)
+        return acceptable(self.cross.totals(balances, sizes, marks, priced), after)
 
     def may_withdraw(self, account_id: str, asset: str, atoms: int, count_profit: bool) -> bool:
         """Whether withdrawing ``atoms`` of ``asset`` leaves the account at initial margin.
@@ -136,3 +157,16 @@ class CrossMarginGate:
             mark = venue.marks.get(symbol) or venue.last_trade.last.get(symbol)
             out[symbol] = mark if mark is not None else price if symbol == traded else 0
         return out
+
+
+def _apply(
+    balances: dict[str, int], sizes: dict[str, int], inst: Instrument, delta: int, notional: int, fee: int
+) -> None:
+    """Change ``balances`` and ``sizes`` as a fill of ``delta`` lots (signed) would, fee included."""
+    quote = inst.settlement_asset
+    paid = notional if delta > 0 else -notional
+    balances[quote] = balances.get(quote, 0) - paid - fee
+    if inst.is_spot:
+        balances[inst.underlying] = balances.get(inst.underlying, 0) + delta * inst.base_atoms_per_lot
+    else:
+        sizes[inst.symbol] = sizes.get(inst.symbol, 0) + delta
