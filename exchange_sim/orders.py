@@ -122,6 +122,9 @@ class Reason(IntEnum):
     """An index price for collateral on a venue without margin rules."""
     WITHDRAWAL_BREACHES_MARGIN = 38
     """The withdrawal would leave the account below initial margin (see ``docs/margin.md``)."""
+    INSUFFICIENT_MARGIN = 39
+    """Placement check (``MarginConfig.check_orders``): filled in full at its limit price, the
+    order would leave the account below initial margin without reducing its risk."""
     # --- why an accepted order ended with size left over ---------------------------------------
     CANCELLED = 40
     """Cancelled by its owner."""

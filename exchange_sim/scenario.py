@@ -210,7 +210,7 @@ _INSTRUMENT_KEYS = (
     "brackets",
 )
 _ACCOUNT_KEYS = ("id", "balances")
-_MARGIN_KEYS = ("settlement_asset", "collateral", "unrealized_profit_withdrawable")
+_MARGIN_KEYS = ("settlement_asset", "collateral", "unrealized_profit_withdrawable", "check_orders")
 _COLLATERAL_KEYS = ("asset", "haircut_ppm")
 _BRACKET_KEYS = ("floor", "maintenance_ppm", "initial_ppm")
 
@@ -272,7 +272,7 @@ def _read_scenario(data: dict[str, Any], source: str) -> Scenario:
     margin_asset = None if margin is None else margin[0]
     instruments, schedules = _read_instruments(top, assets, fees, margin_asset)
     accounts = _read_accounts(top, assets)
-    margin_config = None if margin is None else MarginConfig(margin[0], schedules, margin[1], margin[2])
+    margin_config = None if margin is None else MarginConfig(margin[0], schedules, *margin[1:])
 
     try:
         venue = VenueConfig(
@@ -332,7 +332,7 @@ _VENUE_FIELD_PATH = {
 
 def _read_margin(
     top: _Table, assets: dict[str, Asset]
-) -> tuple[str, tuple[CollateralRule, ...], bool] | None:
+) -> tuple[str, tuple[CollateralRule, ...], bool, bool] | None:
     """``[margin]``: the settlement asset's symbol, the collateral rules and whether unrealised
     profit may be withdrawn; None without the table."""
     if not top.has("margin"):
@@ -367,7 +367,8 @@ def _read_margin(
         except UnitError as exc:
             raise _rule_error(rule_table, exc, _COLLATERAL_KEYS, "a valid collateral rule") from None
     withdrawable = table.boolean("unrealized_profit_withdrawable", "true or false")
-    return settlement.symbol, tuple(rules), withdrawable
+    check_orders = table.boolean("check_orders", "true or false")
+    return settlement.symbol, tuple(rules), withdrawable, check_orders
 
 
 def _read_brackets(table: _Table, settlement: Asset) -> BracketSchedule:

@@ -112,6 +112,11 @@ class Venue:
             )
             gate = CrossMarginGate(self, cross)
         self.gate: RiskGate = gate if gate is not None else AcceptAll()
+        self._check_orders = (
+            config.margin is not None
+            and config.margin.check_orders
+            and isinstance(self.gate, CrossMarginGate)
+        )
         self.last_trade = LastTradePrices()
         self.external_prices = SettablePrices()
         self.reference: ReferencePrices = (
@@ -442,6 +447,8 @@ class Venue:
             if ref is None:
                 return self._reject_order(Reason.NO_REFERENCE_PRICE)
             ticks = band_limit(ref, side, inst.market_band_ppm)
+        if self._check_orders and stop is None and not self._order_fits(acct, inst, side, lots, ticks):
+            return self._reject_order(Reason.INSUFFICIENT_MARGIN)
         repriced = False
         if tif is _POST_ONLY and order_type is _LIMIT:
             best = book.best_ask() if side is _BUY else book.best_bid()
@@ -473,6 +480,14 @@ class Venue:
         if self._stop_count:
             self._release_stops()
         return result
+
+    def _order_fits(self, acct: Account, inst: Instrument, side: Side, lots: int, ticks: int) -> bool:
+        """The dYdX-style placement check: the order alone, filled in full at ``ticks`` as a taker."""
+        gate = self.gate
+        assert isinstance(gate, CrossMarginGate)
+        notional = ticks * lots * inst.atoms_per_tick_per_lot
+        fee = -(-(notional * inst.taker_fee_ppm) // PPM)
+        return gate.fits(acct.id, inst, ticks, lots if side is _BUY else -lots, notional, fee)
 
     def _validate_extras(
         self,

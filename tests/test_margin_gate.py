@@ -246,3 +246,28 @@ def test_fill_or_kill_checks_its_fills_together() -> None:
     assert v.gate.held == {}  # type: ignore[attr-defined]
     assert v.submit(3, "alice", P, BUY, 300, 30_000, tif=TimeInForce.FOK).filled == 300  # 900: fits
     v._check()
+
+
+def test_placement_check_each_order_alone_without_reserving() -> None:
+    """With ``check_orders`` (dYdX's policy) an order is refused at placement if, filled in full at
+    its limit price, it would fail the fill-time rule; nothing is reserved, so two orders that each
+    fit alone are both accepted (their fills are still checked one by one)."""
+    v = venue()
+    margin = v.config.margin
+    assert margin is not None
+    checked = Venue(dataclasses.replace(v.config, margin=dataclasses.replace(margin, check_orders=True)))
+    for name, cash in (("alice", "1000"), ("mm", "10000000")):
+        checked.open_account(0, name)
+        checked.deposit(0, name, "USDC", cash)
+    checked.set_mark_price(0, P, 30_000)
+    before = checked.depth(P)
+    refused = checked.submit(1, "alice", P, BUY, 400, 30_000)  # 12,000 notional: initial 1,200 > 1,000
+    assert refused.reason is Reason.INSUFFICIENT_MARGIN and not refused.accepted
+    assert checked.depth(P) == before
+    assert checked.submit(2, "alice", P, BUY, 300, 30_000).resting  # initial 900: fits alone
+    assert checked.submit(3, "alice", P, BUY, 300, 29_999).resting  # fits alone too: nothing reserved
+    checked.submit(4, "mm", P, SELL, 600, 29_999)  # both would fill: the second is refused at fill time
+    assert checked.account("alice").positions[P].size == 300
+    checked._check()
+    # without the policy the same 0.4 order rests, and only its fills are checked
+    assert v.submit(1, "alice", P, BUY, 400, 30_000).resting

@@ -1155,3 +1155,15 @@ def test_margin_unrealized_profit_withdrawable() -> None:
     with pytest.raises(ScenarioError) as info:
         loads_scenario(base + 'unrealized_profit_withdrawable = "yes"\n')
     assert info.value.field == "margin.unrealized_profit_withdrawable"
+
+
+def test_margin_check_orders() -> None:
+    base = (
+        '[scenario]\nname = "m"\n[[assets]]\nsymbol = "USDC"\ndecimals = 6\n'
+        '[margin]\nsettlement_asset = "USDC"\n'
+    )
+    assert loads_scenario(base).venue.margin.check_orders is False
+    assert loads_scenario(base + "check_orders = true\n").venue.margin.check_orders is True
+    with pytest.raises(ScenarioError) as info:
+        loads_scenario(base + "check_orders = 1\n")
+    assert info.value.field == "margin.check_orders"

@@ -24,6 +24,19 @@ class MarginConfig:
     schedules: tuple[tuple[str, BracketSchedule], ...]
     collateral: tuple[CollateralRule, ...] = ()
     unrealized_profit_withdrawable: bool = False
+    check_orders: bool = False
+    """The placement policy. False: orders are not margin-checked when placed, only their fills
+    are. True: as dYdX does, each new order is also checked alone, as if it filled in full at its
+    limit price (a market order at its band limit), without reserving anything for it; one that
+    would not pass the fill-time rule is refused with ``INSUFFICIENT_MARGIN``."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.check_orders, bool):
+            raise UnitError(
+                f"check_orders must be true or false, got {self.check_orders!r}",
+                field="check_orders",
+                expected="true or false",
+            )
 
     def schedule_map(self) -> dict[str, BracketSchedule]:
         return dict(self.schedules)
@@ -37,6 +50,7 @@ class MarginConfig:
             "schedules": [[symbol, schedule.to_config()] for symbol, schedule in self.schedules],
             "collateral": [[rule.asset, rule.haircut_ppm] for rule in self.collateral],
             "unrealized_profit_withdrawable": self.unrealized_profit_withdrawable,
+            "check_orders": self.check_orders,
         }
 
     @classmethod
@@ -61,4 +75,10 @@ class MarginConfig:
                 field="unrealized_profit_withdrawable",
                 expected="true or false",
             )
-        return cls(require_key(data, "settlement", what), schedules, collateral, withdrawable)
+        return cls(
+            require_key(data, "settlement", what),
+            schedules,
+            collateral,
+            withdrawable,
+            data.get("check_orders", False),
+        )
