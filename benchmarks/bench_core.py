@@ -95,7 +95,7 @@ def run_book(ops: list[tuple[int, ...]], check: bool = True) -> float:
     gate = AcceptAll()
 
     def fill(taker: Order, maker: Order, price: int, lots: int) -> None:
-        # what matching.apply_to_orders does, inlined as the venue's fill callback inlines it
+        # the order side of a fill, as the venue's fill callback applies it
         book.reduce(maker, lots)
         taker.remaining -= lots
 

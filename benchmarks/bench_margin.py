@@ -13,6 +13,11 @@ measured on work it really does. Prints operations per second, the gate's overhe
 number of fills and refusals.
 
     python benchmarks/bench_margin.py [--ops 200000] [--repeat 3]
+
+Wall time on a shared machine is noisy; for a repeatable figure count instructions:
+
+    for p in stream plain margin; do PYTHONHASHSEED=0 valgrind --tool=callgrind \
+      --callgrind-out-file=/dev/null python benchmarks/bench_margin.py --ops 30000 --only $p; done
 """
 
 from __future__ import annotations
@@ -125,8 +130,18 @@ def main() -> None:
     parser.add_argument("--ops", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--only",
+        choices=["stream", "plain", "margin"],
+        help="run one part once and print nothing (for instruction counts under callgrind)",
+    )
     args = parser.parse_args()
     ops = make_stream(args.ops, args.seed)
+    if args.only:
+        if args.only != "stream":
+            with tempfile.TemporaryDirectory() as tmp:
+                run(ops, args.only == "margin", Path(tmp) / "j.msgpack")
+        return
     print(
         f"python {platform.python_version()}, {args.ops} ops, {len(SYMBOLS)} instruments, {ACCOUNTS} accounts"
     )

@@ -82,10 +82,6 @@ class Account:
     balances: dict[str, int] = field(default_factory=dict)
     positions: dict[str, Position] = field(default_factory=dict)
 
-    @property
-    def is_system(self) -> bool:
-        return self.id.startswith(SYSTEM_PREFIX)
-
     def balance(self, asset: str) -> int:
         return self.balances.get(asset, 0)
 

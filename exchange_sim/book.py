@@ -84,9 +84,6 @@ class OrderBook:
         asks = [(p, self.asks[p].size) for p in self.ask_prices.islice(0, levels)] if levels else []
         return bids, asks
 
-    def side_levels(self, side: Side) -> tuple[dict[int, Level], SortedList]:
-        return (self.bids, self.bid_prices) if side is Side.BUY else (self.asks, self.ask_prices)
-
     def __len__(self) -> int:
         return len(self.orders)
 

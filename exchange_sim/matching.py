@@ -8,8 +8,8 @@ maker's price. For each candidate maker:
   cancels the maker (``on_maker_refused`` with ``SELF_TRADE``), stops the taker, or both. No
   self-trade ever prints.
 * otherwise the :class:`RiskGate` is asked. ``None``: ``on_fill`` applies the fill in full
-  (money, positions, the maker's and the taker's remaining size; :func:`apply_to_orders` does the
-  last two) or raises before changing anything. A refusal removes the maker (matching goes on
+  (money, positions, ``book.reduce(maker, lots)`` and ``taker.remaining -= lots``) or raises
+  before changing anything. A refusal removes the maker (matching goes on
   with the next one), stops the taker (:func:`match` returns the reason; the caller cancels the
   rest), or both.
 
@@ -101,12 +101,6 @@ _MAKER_REFUSED = Refusal(Reason.MAKER_RISK_REFUSED, maker=True)
 
 FillCallback = Callable[[Order, Order, int, int], None]
 RefusedCallback = Callable[[Order, Reason], None]
-
-
-def apply_to_orders(book: OrderBook, taker: Order, maker: Order, lots: int) -> None:
-    """The order side of a fill: the maker shrinks (leaving the book when done), so does the taker."""
-    book.reduce(maker, lots)
-    taker.remaining -= lots
 
 
 def match(

@@ -447,7 +447,9 @@ class Venue:
             if ref is None:
                 return self._reject_order(Reason.NO_REFERENCE_PRICE)
             ticks = band_limit(ref, side, inst.market_band_ppm)
-        if self._check_orders and stop is None and not self._order_fits(acct, inst, side, lots, ticks):
+        if (
+            self._check_orders and stop is None and not self.gate.order_fits(acct.id, inst, side, lots, ticks)  # type: ignore[attr-defined]
+        ):
             return self._reject_order(Reason.INSUFFICIENT_MARGIN)
         repriced = False
         if tif is _POST_ONLY and order_type is _LIMIT:
@@ -480,14 +482,6 @@ class Venue:
         if self._stop_count:
             self._release_stops()
         return result
-
-    def _order_fits(self, acct: Account, inst: Instrument, side: Side, lots: int, ticks: int) -> bool:
-        """The dYdX-style placement check: the order alone, filled in full at ``ticks`` as a taker."""
-        gate = self.gate
-        assert isinstance(gate, CrossMarginGate)
-        notional = ticks * lots * inst.atoms_per_tick_per_lot
-        fee = -(-(notional * inst.taker_fee_ppm) // PPM)
-        return gate.fits(acct.id, inst, ticks, lots if side is _BUY else -lots, notional, fee)
 
     def _validate_extras(
         self,

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from exchange_sim.margin.cross import CrossMargin
 from exchange_sim.matching import Refusal
 from exchange_sim.orders import Order, Reason, Side
-from exchange_sim.units import PPM
+from exchange_sim.units import charge_ppm
 
 if TYPE_CHECKING:
     from exchange_sim.instruments import Instrument
@@ -88,11 +88,17 @@ class CrossMarginGate:
         """Forget every held fill."""
         self.held.clear()
 
+    def order_fits(self, account_id: str, inst: Instrument, side: Side, lots: int, price: int) -> bool:
+        """The dYdX-style placement check: an order alone, filled in full at ``price`` as a taker."""
+        notional = price * lots * inst.atoms_per_tick_per_lot
+        fee = charge_ppm(notional, inst.taker_fee_ppm)
+        return self.fits(account_id, inst, price, lots if side is Side.BUY else -lots, notional, fee)
+
     def _fill(self, taker: Order, price: int, lots: int) -> tuple[Instrument, int, int, int, int]:
         inst = self.venue.instruments[taker.instrument]
         notional = price * lots * inst.atoms_per_tick_per_lot
-        taker_fee = -(-(notional * inst.taker_fee_ppm) // PPM)
-        maker_fee = -(-(notional * inst.maker_fee_ppm) // PPM)
+        taker_fee = charge_ppm(notional, inst.taker_fee_ppm)
+        maker_fee = charge_ppm(notional, inst.maker_fee_ppm)
         return inst, lots if taker.side is Side.BUY else -lots, notional, taker_fee, maker_fee
 
     def fits(
