@@ -46,9 +46,11 @@ def position_after(size: int, cost: int, realized: int, delta: int, value: int) 
     Increasing adds to the cost basis. Reducing removes the closed part's share of the cost basis,
     ``cost x closed / |size|``, truncated toward zero, and realises the difference from the closed
     part's value; a fill larger than the position closes it and opens the rest the other way.
-    Truncation only moves less than one atom between the realised and unrealised *views*; a
+    Truncation moves less than one atom per reduction between the realised and unrealised
+    *views* (several partial closes can add up to a few atoms against exact average cost); a
     position closed in full releases its whole remaining cost, so realised PnL over a position's
-    life is exact. (Average-cost basis, as Binance and BitMEX report entry price.)
+    life is exact, and money is never affected. (Average-cost basis, as Binance and BitMEX
+    report entry price.)
 
     >>> position_after(2, 200, 0, -1, -110)   # long 2 @ 100, sell 1 @ 110
     (1, 100, 10)
