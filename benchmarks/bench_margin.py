@@ -1,23 +1,28 @@
-"""What the cross-margin risk gate costs on top of matching: 1,000 accounts, 3 instruments.
+"""What the margin rules cost on top of matching: 1,000 accounts, 3 instruments.
 
 The same seeded stream (the core benchmark's mix: ~50% resting limits, ~20% marketable orders,
-~30% cancels) spread over three perpetuals and 1,000 accounts, replayed through
+~30% cancels) spread over three perpetuals and 1,000 accounts, replayed through the venue
 
-1. the venue without margin rules (accept-all gate), and
-2. the venue with cross-margin rules (brackets on every instrument, marks set), where every fill
-   is checked for both sides against their post-trade state (the dYdX-style policy: orders are
-   not margin-checked when placed, every fill is),
+* ``plain``: without margin rules (accept-all gate): matching alone;
+* ``fills``: cross-margin rules, every fill checked for both sides against their post-trade
+  state, orders not checked when placed;
+* ``check``: as ``fills``, plus dYdX's placement check: each new order checked alone as if
+  filled in full at its limit price (the issue's reference policy);
+* ``reserve``: as ``fills``, plus Binance/BitMEX-style reserved margin for resting orders (each
+  new order must fit in equity - initial - reserved; the books track resting exposure);
+* ``isolated``: as ``fills`` with every account in isolated mode (top-ups into sub-accounts),
 
-both with the journal on. Accounts are funded so that most fills pass, so the gate's cost is
-measured on work it really does. Prints operations per second, the gate's overhead and the
-number of fills and refusals.
+all with the journal on. Accounts are funded so that most fills pass, so the gate's cost is
+measured on work it really does. Prints operations per second, each variant's overhead over
+``plain``, and the number of fills and refusals.
 
-    python benchmarks/bench_margin.py [--ops 200000] [--repeat 3]
+    python benchmarks/bench_margin.py [--ops 200000] [--repeat 3] [--variants plain,check,...]
 
 Wall time on a shared machine is noisy; for a repeatable figure count instructions:
 
-    for p in stream plain margin; do PYTHONHASHSEED=0 valgrind --tool=callgrind \
-      --callgrind-out-file=/dev/null python benchmarks/bench_margin.py --ops 30000 --only $p; done
+    for v in stream plain fills check reserve isolated; do PYTHONHASHSEED=0 valgrind \
+      --tool=callgrind --callgrind-out-file=/dev/null \
+      python benchmarks/bench_margin.py --ops 30000 --only $v; done
 """
 
 from __future__ import annotations
@@ -96,14 +101,21 @@ def make_stream(n: int, seed: int) -> list[tuple]:
     return ops
 
 
-def run(ops: list[tuple], margin: bool, path: Path) -> tuple[float, Venue, JournalWriter]:
-    config = VenueConfig(
-        (USDC,),
-        INSTRUMENTS,
-        margin=MarginConfig("USDC", tuple((s, SCHEDULE) for s in SYMBOLS)) if margin else None,
-    )
+VARIANTS = ("plain", "fills", "check", "reserve", "isolated")
+PLACEMENT = {"fills": "fills", "check": "check", "reserve": "reserve", "isolated": "fills"}
+
+
+def run(ops: list[tuple], variant: str, path: Path) -> tuple[float, Venue, JournalWriter]:
+    margin = None
+    if variant != "plain":
+        margin = MarginConfig(
+            "USDC",
+            tuple((s, SCHEDULE) for s in SYMBOLS),
+            placement=PLACEMENT[variant],
+            mode="isolated" if variant == "isolated" else "cross",
+        )
     journal = JournalWriter(path)
-    venue = Venue(config, journal=journal)
+    venue = Venue(VenueConfig((USDC,), INSTRUMENTS, margin=margin), journal=journal)
     names = [f"acct{i}" for i in range(ACCOUNTS)]
     for name in names:
         venue.open_account(0, name)
@@ -131,8 +143,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
+        "--variants", default=",".join(VARIANTS), help=f"comma-separated subset of {', '.join(VARIANTS)}"
+    )
+    parser.add_argument(
         "--only",
-        choices=["stream", "plain", "margin"],
+        choices=["stream", *VARIANTS],
         help="run one part once and print nothing (for instruction counts under callgrind)",
     )
     args = parser.parse_args()
@@ -140,31 +155,38 @@ def main() -> None:
     if args.only:
         if args.only != "stream":
             with tempfile.TemporaryDirectory() as tmp:
-                run(ops, args.only == "margin", Path(tmp) / "j.msgpack")
+                run(ops, args.only, Path(tmp) / "j.msgpack")
         return
+    variants = [v for v in args.variants.split(",") if v]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown or "plain" not in variants:
+        parser.error(f"--variants: choose from {', '.join(VARIANTS)}, including plain (got {args.variants})")
     print(
         f"python {platform.python_version()}, {args.ops} ops, {len(SYMBOLS)} instruments, {ACCOUNTS} accounts"
     )
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for margin in (False, True):
+        for variant in variants:
             best = None
             for i in range(args.repeat):
-                elapsed, venue, _ = run(ops, margin, Path(tmp) / f"j{margin}{i}.msgpack")
+                elapsed, venue, _ = run(ops, variant, Path(tmp) / f"j{variant}{i}.msgpack")
                 best = elapsed if best is None else min(best, elapsed)
-            _, events = read_journal(Path(tmp) / f"j{margin}{args.repeat - 1}.msgpack")
+            _, events = read_journal(Path(tmp) / f"j{variant}{args.repeat - 1}.msgpack")
             fills = sum(1 for e in events if e[0] == Ev.FILL)
             refused = sum(
                 1
                 for e in events
-                if e[0] == Ev.ENDED and e[2] in (Reason.TAKER_RISK_REFUSED, Reason.MAKER_RISK_REFUSED)
+                if (e[0] == Ev.ENDED and e[2] in (Reason.TAKER_RISK_REFUSED, Reason.MAKER_RISK_REFUSED))
+                or (e[0] == Ev.REJECTED and e[1] == Reason.INSUFFICIENT_MARGIN)
             )
             venue._check()
-            results[margin] = best
-            label = "with cross-margin gate" if margin else "no margin rules      "
-            rate = args.ops / best
-            print(f"{label}: {rate:>9,.0f} ops/s ({best:.3f} s), {fills:,} fills, {refused:,} refused")
-    print(f"gate overhead: {100 * (results[True] / results[False] - 1):+.1f}% (target <= +50%)")
+            results[variant] = best
+            overhead = "" if variant == "plain" else f"  {100 * (best / results['plain'] - 1):+6.1f}%"
+            print(
+                f"{variant:<9} {args.ops / best:>9,.0f} ops/s ({best:.3f} s){overhead},"
+                f" {fills:,} fills, {refused:,} refused by margin"
+            )
+    print("target: check (dYdX-style placement) <= +50% over plain")
 
 
 if __name__ == "__main__":

@@ -38,7 +38,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         )
     if args.steps < 1:
         raise ValueError("--steps must be at least 1")
-    report = run_demo(scenario, Path(args.out), steps=args.steps, seed=args.seed)
+    if args.margin_mode is not None and scenario.venue.margin is None:
+        raise ScenarioError(scenario.source, "margin", "a [margin] table for --margin-mode")
+    report = run_demo(
+        scenario, Path(args.out), steps=args.steps, seed=args.seed, margin_mode=args.margin_mode
+    )
     print("\n".join(summary_lines(report, scenario)))
     return 0 if report.replay_ok else 1
 
@@ -86,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="runs/demo", help="folder for the journal (default: runs/demo)")
     demo.add_argument("--steps", type=int, default=2_000, help="number of demo actions (default: 2000)")
     demo.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
+    demo.add_argument(
+        "--margin-mode",
+        choices=["cross", "isolated"],
+        default=None,
+        help="run every account in this margin mode (default: as the scenario says)",
+    )
     demo.set_defaults(func=_cmd_demo)
     validate = commands.add_parser("validate", help="check a scenario file")
     validate.add_argument("scenario")

@@ -47,8 +47,17 @@ def _mid_ticks(inst: Instrument) -> int:
     return max(1, int(Fraction(DEFAULT_MIDS.get(inst.underlying, 100)) / inst.tick_size))
 
 
-def run_demo(scenario: Scenario, out_dir: Path, steps: int = 2_000, seed: int | None = None) -> DemoReport:
-    """Run the demo on ``scenario``; write the journal to ``out_dir/journal.msgpack``."""
+def run_demo(
+    scenario: Scenario,
+    out_dir: Path,
+    steps: int = 2_000,
+    seed: int | None = None,
+    margin_mode: str | None = None,
+) -> DemoReport:
+    """Run the demo on ``scenario``; write the journal to ``out_dir/journal.msgpack``.
+
+    ``margin_mode`` (``"cross"`` or ``"isolated"``) overrides every account's margin mode, so
+    the same scenario can be run both ways."""
     if len(scenario.accounts) < 2:
         raise ValueError("the demo needs a scenario with at least two accounts (a maker and a trader)")
     seed = scenario.seed if seed is None else seed
@@ -59,10 +68,15 @@ def run_demo(scenario: Scenario, out_dir: Path, steps: int = 2_000, seed: int | 
         scenario.venue, journal=journal, meta={"job": "demo", "scenario": scenario.name, "seed": seed}
     )
     for spec in scenario.accounts:
-        venue.open_account(0, spec.id)
+        venue.open_account(0, spec.id, margin_mode or spec.margin_mode)
         for asset, atoms in spec.balances:
             if atoms > 0:
                 venue.deposit(0, spec.id, asset, atoms)
+    margin = scenario.venue.margin
+    if margin is not None:  # collateral is valued at index prices: start them at the demo's mids
+        for asset in scenario.venue.assets:
+            if asset.symbol != margin.settlement and asset.symbol in DEFAULT_MIDS:
+                venue.set_index_price(0, asset.symbol, str(DEFAULT_MIDS[asset.symbol]))
     rng = np.random.default_rng(seed)
     maker, traders = scenario.accounts[0].id, [a.id for a in scenario.accounts[1:]]
     live = [i for i in scenario.venue.instruments if i.expiry_us is None or i.expiry_us > steps * STEP_US]
@@ -100,7 +114,8 @@ def run_demo(scenario: Scenario, out_dir: Path, steps: int = 2_000, seed: int | 
             if size < inst.min_size:
                 continue
         roll = rng.random()
-        position = venue.account(trader).position(symbol).size
+        held = venue.position_of(trader, symbol)
+        position = held.size if held is not None else 0
         if roll < 0.15:
             venue.submit(ts, trader, symbol, side, size, order_type=OrderType.MARKET)
         elif roll < 0.45:

@@ -12,7 +12,7 @@ it arrived).
 ===================  ====  ====================================================================
 event                code  fields after the code
 ===================  ====  ====================================================================
-OPEN_ACCOUNT         1     ts, account_id (str)
+OPEN_ACCOUNT         1     ts, account_id (str) [, margin_mode ("cross" or "isolated")]
 DEPOSIT              2     ts, account, asset, amount (atoms)
 WITHDRAW             3     ts, account, asset, amount (atoms)
 SUBMIT               4     ts, account, instrument, side, order_type, tif, size (lots), price
@@ -24,6 +24,10 @@ AMEND                7     ts, account, order_id, client_id, size, price (nil: u
 SET_SELF_TRADE       8     ts, account, mode
 SET_MARK             9     ts, instrument, price (ticks)
 SET_INDEX            10    ts, asset, price (settlement atoms per whole unit of the asset)
+MARGIN_TRANSFER      11    ts, account, instrument, amount (settlement atoms; > 0 into the
+                           isolated position, < 0 out of it)
+SUBMIT_LEGS          12    ts, account, legs (an array of [instrument, side, size, price]
+                           arrays) [, client_id]
 ACCEPTED             20    order_id [, band limit price for a market order]
 REJECTED             21    reason
 FILL                 22    maker_order_id, price, lots, taker_fee, maker_fee (the taker is the
@@ -35,6 +39,9 @@ TRIGGERED            25    order_id (a stop order was released; it now executes 
 TRIMMED              26    order_id, reason, new open size (lots) (the venue shrank an order)
 REPRICED             27    order_id, price (ticks) (a post-only order slid inside the spread, or
                            a triggered stop-market order's band limit)
+MARGIN_MOVED         28    account, instrument, amount (settlement atoms moved between an
+                           isolated account's main account and the position's sub-account:
+                           > 0 into the position, < 0 back to the main account)
 ===================  ====  ====================================================================
 """
 
@@ -56,12 +63,15 @@ class Ev(IntEnum):
     SET_SELF_TRADE = 8
     SET_MARK = 9
     SET_INDEX = 10
+    MARGIN_TRANSFER = 11
+    SUBMIT_LEGS = 12
     FILL = 22
     ENDED = 23
     AMENDED = 24
     TRIGGERED = 25
     TRIMMED = 26
     REPRICED = 27
+    MARGIN_MOVED = 28
 
 
 INPUTS = frozenset(
@@ -76,6 +86,8 @@ INPUTS = frozenset(
         Ev.SET_SELF_TRADE,
         Ev.SET_MARK,
         Ev.SET_INDEX,
+        Ev.MARGIN_TRANSFER,
+        Ev.SUBMIT_LEGS,
     }
 )
 """Codes of events that replay re-applies."""

@@ -11,6 +11,13 @@ on margin has a negative quote balance; an account with negative *equity* is bad
 :meth:`Ledger.settle_trade` applies one fill: the full quote amount from buyer to seller, both
 positions, and both fees to or from :data:`~exchange_sim.accounts.FEE_ACCOUNT`. It computes every
 new value first and then assigns them, so it either applies in full or not at all.
+
+It also keeps each contract's *open interest*, :attr:`Ledger.open_interest`: the sum of the
+positive (long) position sizes of all accounts, in lots, as dYdX v4 counts it ("total size of open
+long contracts"). Positions net to zero, so it equals the sum of the short sizes too. It is updated
+by the same compute-then-commit step (a few integer operations per fill) and
+:meth:`Ledger._check` recomputes it. Open-interest-dependent initial margin reads it
+(:mod:`exchange_sim.margin.open_interest`).
 """
 
 from __future__ import annotations
@@ -22,13 +29,15 @@ from exchange_sim.instruments import Instrument
 class Ledger:
     """All accounts (user and system), their balances and positions, and the money totals."""
 
-    __slots__ = ("accounts", "by_index", "deposited", "fees", "withdrawn")
+    __slots__ = ("accounts", "by_index", "deposited", "fees", "open_interest", "withdrawn")
 
     def __init__(self, assets: list[str]) -> None:
         self.accounts: dict[str, Account] = {}
         self.by_index: list[Account] = []
         self.deposited: dict[str, int] = dict.fromkeys(assets, 0)
         self.withdrawn: dict[str, int] = dict.fromkeys(assets, 0)
+        self.open_interest: dict[str, int] = {}
+        """Lots of open long positions per contract instrument (absent: none ever traded)."""
         self.fees = self.open(FEE_ACCOUNT)
 
     def open(self, account_id: str) -> Account:
@@ -74,6 +83,7 @@ class Ledger:
         Entries (settlement asset, atoms; ``N = price x lots x atoms_per_tick_per_lot``):
         buyer -N, seller +N; buyer -buyer_fee, seller -seller_fee, fee account +both (a negative
         fee is a rebate paid by the fee account). Positions: buyer +lots, seller -lots.
+        Open interest: changes by the change in each side's long size (none for a self-trade).
         """
         asset = inst.settlement_asset
         symbol = inst.symbol
@@ -81,26 +91,42 @@ class Ledger:
         # compute --------------------------------------------------------------------------
         bpos = buyer.positions.get(symbol)
         if bpos is None:
+            b_old = 0
             b_new = (lots, notional, 0)
         else:
-            b_new = position_after(bpos.size, bpos.cost, bpos.realized, lots, notional)
+            b_old = bpos.size
+            b_new = position_after(b_old, bpos.cost, bpos.realized, lots, notional)
         b_bal = buyer.balances.get(asset, 0) - notional - buyer_fee
+        oi = self.open_interest.get(symbol, 0)
         if seller is buyer:
             s_new = position_after(*b_new, -lots, -notional)
             s_bal = b_bal + notional - seller_fee
         else:
             spos = seller.positions.get(symbol)
             if spos is None:
+                s_old = 0
                 s_new = (-lots, -notional, 0)
             else:
-                s_new = position_after(spos.size, spos.cost, spos.realized, -lots, -notional)
+                s_old = spos.size
+                s_new = position_after(s_old, spos.cost, spos.realized, -lots, -notional)
             s_bal = seller.balances.get(asset, 0) + notional - seller_fee
+            # open interest moves by the change in each side's long size
+            b_size, s_size = b_new[0], s_new[0]
+            if b_size > 0:
+                oi += b_size
+            if b_old > 0:
+                oi -= b_old
+            if s_size > 0:
+                oi += s_size
+            if s_old > 0:
+                oi -= s_old
         fees = self.fees
         f_bal = fees.balances.get(asset, 0) + buyer_fee + seller_fee
         # commit: plain assignments only --------------------------------------------------------
         buyer.balances[asset] = b_bal
         seller.balances[asset] = s_bal
         fees.balances[asset] = f_bal
+        self.open_interest[symbol] = oi
         if seller is buyer:
             _assign(buyer, symbol, s_new)
         else:
@@ -152,8 +178,17 @@ class Ledger:
     def net_position(self, instrument: str) -> int:
         return sum(a.positions[instrument].size for a in self.by_index if instrument in a.positions)
 
+    def long_size(self, instrument: str) -> int:
+        """Sum of the positive position sizes in ``instrument`` (lots), recomputed: O(accounts)."""
+        return sum(
+            a.positions[instrument].size
+            for a in self.by_index
+            if instrument in a.positions and a.positions[instrument].size > 0
+        )
+
     def _check(self, instruments: list[str] | None = None) -> None:
-        """Assert money conservation per asset and zero net position per instrument."""
+        """Assert money conservation per asset, and per instrument zero net position and open
+        interest equal to the recomputed sum of long sizes."""
         for asset in self.deposited:
             expected = self.deposited[asset] - self.withdrawn[asset]
             total = self.totals(asset)
@@ -164,6 +199,8 @@ class Ledger:
         for symbol in instruments or []:
             net = self.net_position(symbol)
             assert net == 0, f"{symbol}: positions sum to {net}, not 0"
+            longs, tracked = self.long_size(symbol), self.open_interest.get(symbol, 0)
+            assert tracked == longs, f"{symbol}: open interest {tracked} != sum of long sizes {longs}"
 
 
 def _assign(account: Account, symbol: str, state: tuple[int, int, int]) -> None:

@@ -52,6 +52,15 @@ class RiskGate(Protocol):
 
     def check(self, taker: Order, maker: Order, price: int, lots: int) -> Refusal | None: ...
 
+    def check_maker(self, taker: Order, maker: Order, price: int, lots: int) -> Refusal | None:
+        """:meth:`check` for the maker's side only (multi-leg orders check their taker once)."""
+        ...
+
+    def taker_fits(self, account: str) -> bool:
+        """After a multi-leg plan: whether ``account``, with every held fill applied, meets the
+        per-fill rule against its state now."""
+        ...
+
     def hold(self, taker: Order, maker: Order, price: int, lots: int) -> None: ...
 
     def release(self) -> None: ...
@@ -64,6 +73,12 @@ class AcceptAll:
 
     def check(self, taker: Order, maker: Order, price: int, lots: int) -> Refusal | None:
         return None
+
+    def check_maker(self, taker: Order, maker: Order, price: int, lots: int) -> Refusal | None:
+        return None
+
+    def taker_fits(self, account: str) -> bool:
+        return True
 
     def hold(self, taker: Order, maker: Order, price: int, lots: int) -> None:
         return None
@@ -84,9 +99,13 @@ class RefuseAccounts:
     def check(self, taker: Order, maker: Order, price: int, lots: int) -> Refusal | None:
         if taker.account in self.takers:
             return _TAKER_REFUSED
-        if maker.account in self.makers:
-            return _MAKER_REFUSED
-        return None
+        return self.check_maker(taker, maker, price, lots)
+
+    def check_maker(self, taker: Order, maker: Order, price: int, lots: int) -> Refusal | None:
+        return _MAKER_REFUSED if maker.account in self.makers else None
+
+    def taker_fits(self, account: str) -> bool:
+        return account not in self.takers
 
     def hold(self, taker: Order, maker: Order, price: int, lots: int) -> None:
         return None
@@ -156,44 +175,94 @@ def match(
     return None
 
 
-def fillable(book: OrderBook, taker: Order, gate: RiskGate) -> int:
-    """Lots :func:`match` would fill for ``taker`` now, found without changing anything.
+@dataclass(slots=True)
+class Plan:
+    """What :func:`match` would do for a taker now, found without changing anything.
 
-    Walks the same makers in the same order with the same self-trade and gate decisions, each
-    planned fill held by the gate so later checks see it (``RiskGate.hold``), and stops counting
-    where matching would stop. Used by fill-or-kill orders. O(makers walked).
+    ``steps``: in walk order, ``(maker, price, lots, None)`` for a fill, ``(maker, 0, 0, reason)``
+    for a maker that matching would remove (refused by the gate, or cancelled by self-trade
+    prevention). ``filled``: lots planned. ``stopped``: why matching would stop the taker early
+    (self-trade prevention, or the gate), else ``None``.
     """
-    try:
-        return _walk(book, taker, gate)
-    finally:
-        gate.release()
+
+    steps: list[tuple[Order, int, int, Reason | None]]
+    filled: int = 0
+    stopped: Reason | None = None
 
 
-def _walk(book: OrderBook, taker: Order, gate: RiskGate) -> int:
+RoomCallback = Callable[[Order, dict[str, int], dict[int, int]], int]
+"""``room(maker, moved, used)``: lots a reduce-only maker could still fill once the planned
+fills are done (``moved``: planned position change per maker account; ``used``: planned lots
+per maker order). Lets a plan see the trims that real fills would make."""
+
+
+def plan(
+    book: OrderBook,
+    taker: Order,
+    gate: RiskGate,
+    room: RoomCallback | None = None,
+    *,
+    taker_checked: bool = True,
+) -> Plan:
+    """Plan ``taker`` against ``book`` without changing anything (see :class:`Plan`).
+
+    Walks the same makers in the same order with the same self-trade and gate decisions as
+    :func:`match`, each planned fill held by the gate so later checks see it
+    (``RiskGate.hold``); the caller releases the gate. With ``taker_checked`` false only makers
+    are checked per fill (``RiskGate.check_maker``): a multi-leg order checks its taker once, on
+    the combined result. O(makers walked).
+    """
     need = taker.remaining
     if taker.side is Side.BUY:
         levels, walk = book.asks, book.ask_prices.irange(maximum=taker.price)
     else:
         levels, walk = book.bids, book.bid_prices.irange(minimum=taker.price, reverse=True)
-    total = 0
+    out = Plan([])
+    check = gate.check if taker_checked else gate.check_maker
+    moved: dict[str, int] = {}
+    used: dict[int, int] = {}
+    sign = -1 if taker.side is Side.BUY else 1  # the makers' position change per lot
     for price in walk:
         maker = levels[price].head
         while maker is not None:
             if maker.account == taker.account:
+                if taker.stp is not _CANCEL_TAKER:
+                    out.steps.append((maker, 0, 0, _SELF_TRADE))
                 if taker.stp is not _CANCEL_MAKER:
-                    return total
+                    out.stopped = _SELF_TRADE
+                    return out
             else:
-                lots = min(maker.remaining, need - total)
-                refusal = gate.check(taker, maker, price, lots)
-                if refusal is None:
-                    total += lots
-                    if total >= need:
-                        return total
-                    gate.hold(taker, maker, price, lots)
-                elif refusal.taker:
-                    return total
+                available = maker.remaining
+                if maker.flags and room is not None:
+                    available = min(available, room(maker, moved, used))
+                lots = min(available, need - out.filled)
+                if lots > 0:
+                    refusal = check(taker, maker, price, lots)
+                    if refusal is None:
+                        out.steps.append((maker, price, lots, None))
+                        out.filled += lots
+                        gate.hold(taker, maker, price, lots)
+                        moved[maker.account] = moved.get(maker.account, 0) + sign * lots
+                        used[maker.order_id] = lots
+                        if out.filled >= need:
+                            return out
+                    else:
+                        if refusal.maker:
+                            out.steps.append((maker, 0, 0, refusal.reason))
+                        if refusal.taker:
+                            out.stopped = refusal.reason
+                            return out
             maker = maker.next
-    return total
+    return out
+
+
+def fillable(book: OrderBook, taker: Order, gate: RiskGate, room: RoomCallback | None = None) -> int:
+    """Lots :func:`match` would fill for ``taker`` now, found without changing anything
+    (:func:`plan`). Used by fill-or-kill orders."""
+    try:
+        return plan(book, taker, gate, room).filled
+    finally:
+        gate.release()
 
 
 _CANCEL_TAKER, _CANCEL_MAKER = SelfTrade.CANCEL_TAKER, SelfTrade.CANCEL_MAKER

@@ -123,8 +123,10 @@ class Reason(IntEnum):
     WITHDRAWAL_BREACHES_MARGIN = 38
     """The withdrawal would leave the account below initial margin (see ``docs/margin.md``)."""
     INSUFFICIENT_MARGIN = 39
-    """Placement check (``MarginConfig.check_orders``): filled in full at its limit price, the
-    order would leave the account below initial margin without reducing its risk."""
+    """The placement policy (``MarginConfig.placement``, ``docs/margin.md``) refused the order:
+    ``"check"``: filled in full at its limit price it would leave the account below initial
+    margin without reducing its risk; ``"reserve"``: the margin it would reserve is not free. A
+    margin transfer the main account cannot afford is refused with it too."""
     # --- why an accepted order ended with size left over ---------------------------------------
     CANCELLED = 40
     """Cancelled by its owner."""
@@ -142,6 +144,18 @@ class Reason(IntEnum):
     """Self-trade prevention cancelled this order (or its rest)."""
     REDUCE_ONLY = 47
     """Reduce-only: the part that would have opened or flipped a position was cancelled."""
+    # --- more rejections (codes are stable, so new ones continue here) -------------------------
+    INVALID_MARGIN_MODE = 60
+    """A margin mode must be ``"cross"`` or ``"isolated"``, on a venue with margin rules."""
+    NOT_ISOLATED = 61
+    """A margin transfer for an account in cross mode, or for an instrument without isolated
+    positions (a spot pair, or a contract not settled in the margin asset)."""
+    INVALID_LEGS = 62
+    """A multi-leg order needs 1 to ``MAX_LEGS`` legs, each ``(instrument, side, size, price)``."""
+    DUPLICATE_LEG = 63
+    """A multi-leg order names the same instrument in two legs."""
+    LEGS_UNFILLED = 64
+    """A multi-leg order whose legs could not all fill in full at once: nothing filled."""
 
 
 REDUCE_ONLY_FLAG = 1

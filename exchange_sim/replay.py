@@ -66,7 +66,7 @@ def apply_input(venue: Venue, event: list[Any]) -> None:
     """Apply one recorded input event to ``venue`` through its public API."""
     code = event[0]
     if code == Ev.OPEN_ACCOUNT:
-        venue.open_account(event[1], event[2])
+        venue.open_account(event[1], event[2], *event[3:4])
     elif code == Ev.DEPOSIT:
         venue.deposit(event[1], _account(venue, event[2]), _asset(venue, event[3]), event[4])
     elif code == Ev.WITHDRAW:
@@ -99,6 +99,13 @@ def apply_input(venue: Venue, event: list[Any]) -> None:
         venue.set_index_price(event[1], _asset(venue, event[2]), event[3])
     elif code == Ev.SET_SELF_TRADE:
         venue.set_self_trade_prevention(event[1], _account(venue, event[2]), event[3])
+    elif code == Ev.MARGIN_TRANSFER:
+        venue.transfer_margin(event[1], _account(venue, event[2]), _instrument(venue, event[3]), event[4])
+    elif code == Ev.SUBMIT_LEGS:
+        legs = event[3]
+        if isinstance(legs, list):
+            legs = [_leg(venue, leg) for leg in legs]
+        venue.submit_legs(event[1], _account(venue, event[2]), legs)
     elif code == Ev.SET_REFERENCE:
         venue.set_reference_price(event[1], _instrument(venue, event[2]), event[3])
     else:
@@ -109,6 +116,12 @@ def _account(venue: Venue, ref: Any) -> Any:
     if type(ref) is int:
         return venue.ledger.by_index[ref].id
     return ref
+
+
+def _leg(venue: Venue, leg: Any) -> Any:
+    if isinstance(leg, list) and leg:
+        return [_instrument(venue, leg[0]), *leg[1:]]
+    return leg
 
 
 def _instrument(venue: Venue, ref: Any) -> Any:

@@ -56,3 +56,22 @@ class Result:
     ok: bool
     reason: Reason | None = None
     value: int | None = None
+
+
+@dataclass(slots=True)
+class LegsResult:
+    """What became of a multi-leg order (``Venue.submit_legs``).
+
+    ``accepted`` is False when nothing happened: ``reason`` says why and ``leg`` which leg
+    (``None`` when it concerns the whole order, e.g. the combined margin check). When accepted,
+    every leg filled in full: ``legs`` holds one :class:`OrderResult` per leg, in order.
+    """
+
+    accepted: bool
+    reason: Reason | None = None
+    leg: int | None = None
+    legs: list[OrderResult] = field(default_factory=list)
+
+    @property
+    def fills(self) -> list[Fill]:
+        return [f for leg in self.legs for f in leg.fills]

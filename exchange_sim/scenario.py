@@ -54,7 +54,8 @@ from exchange_sim.instruments import (
 )
 from exchange_sim.margin.brackets import RATE_EXPECTED, Bracket, BracketSchedule
 from exchange_sim.margin.collateral import CollateralRule
-from exchange_sim.margin.config import MarginConfig
+from exchange_sim.margin.config import MODE_CROSS, MODES, PLACEMENT_FILLS, PLACEMENTS, MarginConfig
+from exchange_sim.margin.open_interest import OpenInterestCaps
 from exchange_sim.orders import SelfTrade
 from exchange_sim.units import (
     DECIMALS_EXPECTED,
@@ -114,10 +115,12 @@ class AccountSpec:
     Attributes:
         id: the account id (a symbol: letters, digits, ``_ . -``).
         balances: ``(asset symbol, amount in integer atoms)`` pairs, in the file's order.
+        margin_mode: ``"cross"`` or ``"isolated"``; ``None``: the ``[margin]`` default.
     """
 
     id: str
     balances: tuple[tuple[str, int], ...]
+    margin_mode: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,9 +211,10 @@ _INSTRUMENT_KEYS = (
     "expiry",
     "post_only_reprice",
     "brackets",
+    "open_interest_caps",
 )
-_ACCOUNT_KEYS = ("id", "balances")
-_MARGIN_KEYS = ("settlement_asset", "collateral", "unrealized_profit_withdrawable", "check_orders")
+_ACCOUNT_KEYS = ("id", "balances", "margin_mode")
+_MARGIN_KEYS = ("settlement_asset", "collateral", "unrealized_profit_withdrawable", "placement", "mode")
 _COLLATERAL_KEYS = ("asset", "haircut_ppm")
 _BRACKET_KEYS = ("floor", "maintenance_ppm", "initial_ppm")
 
@@ -270,9 +274,13 @@ def _read_scenario(data: dict[str, Any], source: str) -> Scenario:
     assets = _read_assets(top)
     margin = _read_margin(top, assets)
     margin_asset = None if margin is None else margin[0]
-    instruments, schedules = _read_instruments(top, assets, fees, margin_asset)
-    accounts = _read_accounts(top, assets)
-    margin_config = None if margin is None else MarginConfig(margin[0], schedules, *margin[1:])
+    instruments, schedules, oi_caps = _read_instruments(top, assets, fees, margin_asset)
+    accounts = _read_accounts(top, assets, margin is not None)
+    margin_config = (
+        None
+        if margin is None
+        else MarginConfig(margin[0], schedules, *margin[1:], open_interest_caps=oi_caps)
+    )
 
     try:
         venue = VenueConfig(
@@ -332,9 +340,10 @@ _VENUE_FIELD_PATH = {
 
 def _read_margin(
     top: _Table, assets: dict[str, Asset]
-) -> tuple[str, tuple[CollateralRule, ...], bool, bool] | None:
-    """``[margin]``: the settlement asset's symbol, the collateral rules and whether unrealised
-    profit may be withdrawn; None without the table."""
+) -> tuple[str, tuple[CollateralRule, ...], bool, str, str] | None:
+    """``[margin]``: the settlement asset's symbol, the collateral rules, whether unrealised
+    profit may be withdrawn, the placement policy and the default margin mode; None without the
+    table."""
     if not top.has("margin"):
         return None
     table = top.table("margin")
@@ -367,8 +376,9 @@ def _read_margin(
         except UnitError as exc:
             raise _rule_error(rule_table, exc, _COLLATERAL_KEYS, "a valid collateral rule") from None
     withdrawable = table.boolean("unrealized_profit_withdrawable", "true or false")
-    check_orders = table.boolean("check_orders", "true or false")
-    return settlement.symbol, tuple(rules), withdrawable, check_orders
+    placement = table.choice("placement", list(PLACEMENTS), PLACEMENT_FILLS)
+    mode = table.choice("mode", list(MODES), MODE_CROSS)
+    return settlement.symbol, tuple(rules), withdrawable, placement, mode
 
 
 def _read_brackets(table: _Table, settlement: Asset) -> BracketSchedule:
@@ -420,10 +430,16 @@ def _read_instruments(
     assets: dict[str, Asset],
     fees: _FeeDefaults,
     margin_asset: str | None,
-) -> tuple[tuple[Instrument, ...], tuple[tuple[str, BracketSchedule], ...]]:
-    """The instruments, and the bracket schedule of each one that has brackets (in file order)."""
+) -> tuple[
+    tuple[Instrument, ...],
+    tuple[tuple[str, BracketSchedule], ...],
+    tuple[tuple[str, OpenInterestCaps], ...],
+]:
+    """The instruments, the bracket schedule of each one that has brackets, and the open-interest
+    caps of each one that has them (in file order)."""
     instruments: list[Instrument] = []
     schedules: list[tuple[str, BracketSchedule]] = []
+    oi_caps: list[tuple[str, OpenInterestCaps]] = []
     first_index: dict[str, int] = {}
     for index, table in top.array_of_tables("instruments"):
         table.reject_unknown(_INSTRUMENT_KEYS)
@@ -482,7 +498,57 @@ def _read_instruments(
         _check_brackets_allowed(table, instrument, margin_asset)
         if table.has("brackets"):
             schedules.append((symbol, _read_brackets(table, settlement)))
-    return tuple(instruments), tuple(schedules)
+        if table.has("open_interest_caps"):
+            _check_caps_allowed(table, instrument, margin_asset)
+            oi_caps.append((symbol, _read_open_interest_caps(table, settlement)))
+    return tuple(instruments), tuple(schedules), tuple(oi_caps)
+
+
+def _check_caps_allowed(table: _Table, instrument: Instrument, margin_asset: str | None) -> None:
+    """Open-interest caps scale the brackets' initial requirement: only a contract with brackets
+    may have them (:func:`_check_brackets_allowed` has run: brackets mean a margined contract)."""
+    if table.has("brackets"):
+        return
+    if margin_asset is None:
+        reason = "no open_interest_caps without a [margin] table"
+    elif instrument.is_spot:
+        reason = "no open_interest_caps on a spot pair (it has no positions)"
+    else:
+        reason = f"no open_interest_caps on a contract not settled in the margin asset {margin_asset}"
+    raise _Invalid(table.path_of("open_interest_caps"), reason, _show(table.get("open_interest_caps")))
+
+
+def _read_open_interest_caps(table: _Table, settlement: Asset) -> OpenInterestCaps:
+    """An instrument's ``open_interest_caps``: ``[lower, upper]`` open notionals in whole units of
+    ``settlement`` (decimal strings or integers), converted to atoms."""
+    path = table.path_of("open_interest_caps")
+    value = table.get("open_interest_caps")
+    amount = f"amount of {settlement.symbol} in whole units with at most {settlement.decimals} decimals"
+    expected = (
+        f"an array of two open notionals, lower cap then upper cap, each a non-negative {amount},"
+        ' such as ["5000000", "10000000"]'
+    )
+    if not isinstance(value, list) or len(value) != 2:
+        raise _Invalid(path, expected, _show(value))
+    caps: list[int] = []
+    for index, item in enumerate(value):
+        item_path = f"{path}[{index}]"
+        item_expected = f"a non-negative {amount}, such as " + ('"5000000"' if index == 0 else '"10000000"')
+        if isinstance(item, bool) or not isinstance(item, str | int):
+            raise _Invalid(item_path, _float_hint(item_expected, item), _show(item))
+        with _unit_errors(item_path, item_expected, _show(item)):
+            atoms = settlement.atoms(parse_decimal(item))
+        if atoms < 0:
+            raise _Invalid(item_path, item_expected, _show(item))
+        caps.append(atoms)
+    lower, upper = caps
+    if upper <= lower:
+        raise _Invalid(
+            f"{path}[1]",
+            f'an upper cap above the lower cap "{settlement.format(lower)}" {settlement.symbol}',
+            _show(value[1]),
+        )
+    return OpenInterestCaps(lower, upper)
 
 
 def _check_brackets_allowed(table: _Table, instrument: Instrument, margin_asset: str | None) -> None:
@@ -507,7 +573,7 @@ def _check_brackets_allowed(table: _Table, instrument: Instrument, margin_asset:
         raise _Invalid(path, reason, _show(table.get("brackets")))
 
 
-def _read_accounts(top: _Table, assets: dict[str, Asset]) -> tuple[AccountSpec, ...]:
+def _read_accounts(top: _Table, assets: dict[str, Asset], margined: bool) -> tuple[AccountSpec, ...]:
     accounts: list[AccountSpec] = []
     first_index: dict[str, int] = {}
     for index, table in top.array_of_tables("accounts"):
@@ -530,7 +596,16 @@ def _read_accounts(top: _Table, assets: dict[str, Asset]) -> tuple[AccountSpec, 
                 raise _Invalid(field, expected, _show(balances_table.get(key)))
             with _unit_errors(field, expected, _show(balances_table.get(key))):
                 balances.append((asset.symbol, asset.atoms(amount)))
-        accounts.append(AccountSpec(account_id, tuple(balances)))
+        mode = None
+        if table.has("margin_mode"):
+            if not margined:
+                raise _Invalid(
+                    table.path_of("margin_mode"),
+                    "no margin_mode without a [margin] table",
+                    _show(table.get("margin_mode")),
+                )
+            mode = table.choice("margin_mode", list(MODES))
+        accounts.append(AccountSpec(account_id, tuple(balances), mode))
     return tuple(accounts)
 
 

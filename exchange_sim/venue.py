@@ -24,24 +24,33 @@ from fractions import Fraction
 from typing import Any
 
 from exchange_sim import __version__
-from exchange_sim.accounts import Account
+from exchange_sim.accounts import Account, Position
 from exchange_sim.book import OrderBook
 from exchange_sim.config import ReferenceSource, VenueConfig
 from exchange_sim.events import Ev
 from exchange_sim.instruments import Instrument
 from exchange_sim.journal import FORMAT_NAME, SCHEMA_VERSION, JournalWriter
 from exchange_sim.ledger import Ledger
+from exchange_sim.margin.config import (
+    MODE_CROSS,
+    MODE_ISOLATED,
+    MODES,
+    PLACEMENT_CHECK,
+    PLACEMENT_RESERVE,
+)
 from exchange_sim.margin.cross import CrossMargin
 from exchange_sim.margin.gate import CrossMarginGate
-from exchange_sim.matching import AcceptAll, RiskGate, fillable, match
+from exchange_sim.margin.isolated import sub_account_id
+from exchange_sim.margin.reserve import ExposureBook
+from exchange_sim.matching import AcceptAll, RiskGate, fillable, match, plan
 from exchange_sim.order_rules import band_limit, post_only_price, reduce_only_capacity, reduce_only_trims
 from exchange_sim.orders import REDUCE_ONLY_FLAG, Order, OrderType, Reason, SelfTrade, Side, TimeInForce
 from exchange_sim.reference import LastTradePrices, ReferencePrices, SettablePrices
-from exchange_sim.results import Fill, OrderResult, Result
+from exchange_sim.results import Fill, LegsResult, OrderResult, Result
 from exchange_sim.stops import StopBook, StopOrder, Trigger
 from exchange_sim.units import PPM, UnitError, parse_decimal, to_units, validate_symbol
 
-__all__ = ["Fill", "OrderResult", "Result", "Venue"]
+__all__ = ["Fill", "LegsResult", "OrderResult", "Result", "Venue"]
 
 _SUBMIT, _ACCEPTED, _REJECTED, _FILL, _ENDED = Ev.SUBMIT, Ev.ACCEPTED, Ev.REJECTED, Ev.FILL, Ev.ENDED
 _BUY = Side.BUY
@@ -51,6 +60,8 @@ _STOP_TYPES = (_STOP_MARKET, _STOP_LIMIT)
 _GTC, _IOC, _FOK, _POST_ONLY = TimeInForce.GTC, TimeInForce.IOC, TimeInForce.FOK, TimeInForce.POST_ONLY
 _LAST_TRADE = Trigger.LAST_TRADE
 MAX_CLIENT_ID = 36
+MAX_LEGS = 8
+"""Most legs a multi-leg order may have."""
 
 
 def _discard(event: tuple[Any, ...]) -> None:
@@ -93,7 +104,9 @@ class Venue:
     ) -> None:
         self.config = config
         self.instruments: dict[str, Instrument] = {i.symbol: i for i in config.instruments}
-        self.books: dict[str, OrderBook] = {i.symbol: OrderBook(i.symbol) for i in config.instruments}
+        placement = config.margin.placement if config.margin is not None else None
+        book_type = ExposureBook if placement == PLACEMENT_RESERVE and gate is None else OrderBook
+        self.books: dict[str, OrderBook] = {i.symbol: book_type(i.symbol) for i in config.instruments}
         self.stops: dict[str, StopBook] = {i.symbol: StopBook() for i in config.instruments}
         self.assets = {a.symbol: a for a in config.assets}
         self._listing = {i.symbol: (i, n, self.books[i.symbol]) for n, i in enumerate(config.instruments)}
@@ -101,6 +114,8 @@ class Venue:
         self.ledger = Ledger(list(self.assets))
         self._users: dict[str, Account] = {}
         """User accounts only (the ledger also holds system accounts such as ``@fees``)."""
+        self.sub_accounts: dict[str, dict[str, Account]] = {}
+        """Isolated accounts: instrument -> the sub-account that holds the position."""
         self.marks: dict[str, int] = {}
         """Mark price (ticks) per instrument, as last set by :meth:`set_mark_price`."""
         self.index_prices: dict[str, int] = {}
@@ -108,15 +123,19 @@ class Venue:
         if gate is None and config.margin is not None:
             margin = config.margin
             cross = CrossMargin(
-                margin.settlement, self.instruments, margin.schedule_map(), self.assets, margin.rule_map()
+                margin.settlement,
+                self.instruments,
+                margin.schedule_map(),
+                self.assets,
+                margin.rule_map(),
+                open_interest=self.ledger.open_interest,
+                oi_caps=dict(margin.open_interest_caps),
             )
-            gate = CrossMarginGate(self, cross)
+            gate = CrossMarginGate(self, cross, reserving=book_type is ExposureBook)
         self.gate: RiskGate = gate if gate is not None else AcceptAll()
-        self._check_orders = (
-            config.margin is not None
-            and config.margin.check_orders
-            and isinstance(self.gate, CrossMarginGate)
-        )
+        self._placement = placement if isinstance(self.gate, CrossMarginGate) else None
+        """The placement policy in force: ``"check"`` or ``"reserve"`` check new orders
+        (:meth:`_placement_refused`); ``None`` or ``"fills"`` do not."""
         self.last_trade = LastTradePrices()
         self.external_prices = SettablePrices()
         self.reference: ReferencePrices = (
@@ -158,11 +177,20 @@ class Venue:
 
     # ---------------------------------------------------------------- accounts and money
 
-    def open_account(self, ts: int, account_id: str) -> Result:
-        """Open a user account (ids: letters, digits, ``_ . -``; unique)."""
+    def open_account(self, ts: int, account_id: str, margin_mode: str | None = None) -> Result:
+        """Open a user account (ids: letters, digits, ``_ . -``; unique).
+
+        ``margin_mode`` (venues with margin rules): ``"cross"`` or ``"isolated"``; by default the
+        rules' ``mode``. An isolated account gets one sub-account per contract settled in the
+        margin asset (``docs/margin.md``, "Isolated margin").
+        """
         _check_ts(ts)
-        self._write_input((Ev.OPEN_ACCOUNT, ts, _raw(account_id)))
+        record: tuple[Any, ...] = (Ev.OPEN_ACCOUNT, ts, _raw(account_id))
+        if margin_mode is not None:
+            record += (_raw(margin_mode),)
+        self._write_input(record)
         reason = self._stale(ts)
+        margin = self.config.margin
         if reason is None:
             try:
                 validate_symbol(account_id, "account id")
@@ -171,10 +199,89 @@ class Venue:
             else:
                 if account_id in self.ledger.accounts:
                     reason = Reason.DUPLICATE_ACCOUNT
+                elif margin_mode is not None and (
+                    margin is None or margin_mode not in MODES or not isinstance(self.gate, CrossMarginGate)
+                ):
+                    reason = Reason.INVALID_MARGIN_MODE
         if reason is not None:
             return self._reject(reason)
         self._users[account_id] = self.ledger.open(account_id)
+        mode = margin_mode if margin_mode is not None else margin.mode if margin is not None else MODE_CROSS
+        if mode == MODE_ISOLATED and isinstance(self.gate, CrossMarginGate):
+            assert margin is not None
+            self.sub_accounts[account_id] = {
+                inst.symbol: self.ledger.open(sub_account_id(account_id, inst.symbol))
+                for inst in self.config.instruments
+                if not inst.is_spot and inst.settlement_asset == margin.settlement
+            }
         return Result(True)
+
+    def margin_mode(self, account_id: str) -> str:
+        """``"isolated"`` or ``"cross"`` (KeyError for an unknown account)."""
+        if account_id not in self._users:
+            raise KeyError(account_id)
+        return MODE_ISOLATED if account_id in self.sub_accounts else MODE_CROSS
+
+    def transfer_margin(self, ts: int, account: str, instrument: str, amount: int | str | Decimal) -> Result:
+        """Move settlement-asset margin between an isolated account and one of its positions.
+
+        ``amount > 0`` adds margin to the position (moves its liquidation price away); refused
+        with ``INSUFFICIENT_MARGIN`` if the main account cannot afford it. ``amount < 0`` removes
+        margin; refused with ``WITHDRAWAL_BREACHES_MARGIN`` if the position would be left below
+        initial margin (unrealised profit counts only where the rules allow it for withdrawals).
+        ``value``: the atoms moved (signed).
+        """
+        _check_ts(ts)
+        acct = self._user_account(account)
+        listing = self._listing.get(instrument) if type(instrument) is str else None
+        amount = _raw(amount)
+        self._write_input(
+            (
+                Ev.MARGIN_TRANSFER,
+                ts,
+                acct.index if acct else _raw(account),
+                listing[1] if listing is not None else _raw(instrument),
+                amount,
+            )
+        )
+        reason = self._stale(ts)
+        atoms = 0
+        sub = None
+        if reason is None:
+            subs = self.sub_accounts.get(account) if acct is not None else None
+            if acct is None:
+                reason = Reason.UNKNOWN_ACCOUNT
+            elif listing is None:
+                reason = Reason.UNKNOWN_INSTRUMENT
+            elif subs is None or instrument not in subs:
+                reason = Reason.NOT_ISOLATED
+            else:
+                sub = subs[instrument]
+                settlement = self.config.margin.settlement  # type: ignore[union-attr]
+                atoms = _to_base(amount, Fraction(1, 10 ** self.assets[settlement].decimals))  # type: ignore[assignment]
+                gate: CrossMarginGate = self.gate  # type: ignore[assignment]
+                if atoms is None or atoms == 0:
+                    reason = Reason.INVALID_AMOUNT
+                elif atoms > 0 and not gate.main_affords(account, atoms, keep_reserved=True):
+                    reason = Reason.INSUFFICIENT_MARGIN
+                elif atoms < 0 and not gate.may_withdraw(
+                    sub.id,
+                    settlement,
+                    -atoms,
+                    self.config.margin.unrealized_profit_withdrawable,  # type: ignore[union-attr]
+                ):
+                    reason = Reason.WITHDRAWAL_BREACHES_MARGIN
+        if reason is not None:
+            return self._reject(reason)
+        assert acct is not None and sub is not None
+        self._move_margin(acct, sub, instrument, atoms)
+        return Result(True, value=atoms)
+
+    def _move_margin(self, main: Account, sub: Account, instrument: str, atoms: int) -> None:
+        """Move ``atoms`` of the settlement asset from ``main`` into ``sub`` (negative: back)."""
+        settlement = self.config.margin.settlement  # type: ignore[union-attr]
+        self.ledger.transfer(main, sub, settlement, atoms)
+        self._write((Ev.MARGIN_MOVED, main.index, self._listing[instrument][1], atoms))
 
     def deposit(self, ts: int, account: str, asset: str, amount: int | str | Decimal) -> Result:
         """Credit ``amount`` (int atoms, or a decimal string in whole units) of ``asset``."""
@@ -447,10 +554,6 @@ class Venue:
             if ref is None:
                 return self._reject_order(Reason.NO_REFERENCE_PRICE)
             ticks = band_limit(ref, side, inst.market_band_ppm)
-        if (
-            self._check_orders and stop is None and not self.gate.order_fits(acct.id, inst, side, lots, ticks)  # type: ignore[attr-defined]
-        ):
-            return self._reject_order(Reason.INSUFFICIENT_MARGIN)
         repriced = False
         if tif is _POST_ONLY and order_type is _LIMIT:
             best = book.best_ask() if side is _BUY else book.best_bid()
@@ -458,6 +561,14 @@ class Venue:
             if posted is None:
                 return self._reject_order(Reason.POST_ONLY_WOULD_TAKE)
             repriced, ticks = posted != ticks, posted
+        if (
+            self._placement is not None
+            and stop is None
+            and self._placement_refused(
+                acct.id, inst, side, lots, ticks, (tif is _GTC or tif is _POST_ONLY) and not is_market
+            )
+        ):
+            return self._reject_order(Reason.INSUFFICIENT_MARGIN)
         # ---- accepted
         order_id = self.next_order_id
         self.next_order_id = order_id + 1
@@ -482,6 +593,175 @@ class Venue:
         if self._stop_count:
             self._release_stops()
         return result
+
+    def _placement_refused(
+        self,
+        account_id: str,
+        inst: Instrument,
+        side: Side,
+        lots: int,
+        price: int,
+        rests: bool,
+        replaces: Order | None = None,
+    ) -> bool:
+        """Whether the placement policy refuses an order of ``lots`` at ``price`` (``rests``:
+        whether what does not fill would rest; ``replaces``: the resting order an amend would
+        replace). Reservations concern resting orders only: an order that never rests
+        (immediate-or-cancel, fill-or-kill, market) is left to the fill-time check under
+        ``"reserve"``. See ``docs/margin.md``, "Order placement"."""
+        gate: CrossMarginGate = self.gate  # type: ignore[assignment]
+        if self._placement == PLACEMENT_CHECK:
+            return not gate.order_fits(account_id, inst, side, lots, price)
+        if self._placement == PLACEMENT_RESERVE and rests:
+            changes: tuple[tuple[str, Side, int, int], ...] = ((inst.symbol, side, lots, price),)
+            if replaces is not None:
+                changes += ((inst.symbol, replaces.side, -replaces.remaining, replaces.price),)
+            return not gate.reserve_fits(account_id, changes)
+        return False
+
+    def submit_legs(self, ts: int, account: str, legs: Any) -> LegsResult:
+        """Submit an atomic multi-leg order: all legs fill in full at once, or none does.
+
+        ``legs``: 1 to :data:`MAX_LEGS` tuples ``(instrument, side, size, price)``, each on a
+        different instrument; ``price`` is a limit (ticks or a decimal string) or ``None`` for a
+        market leg bounded by the protection band. Every leg executes immediate-or-cancel. The
+        venue plans all legs without changing anything: each maker is checked per fill by the
+        risk gate, with the fills planned before it counted, and the taker is checked once, on
+        its combined post-trade portfolio, so offsetting legs (long perpetual, short future) may
+        open together where one alone would not fit. Then every planned fill applies, or, if
+        any leg cannot fill in full (``LEGS_UNFILLED``), meets the account's own order
+        (``SELF_TRADE``) or fails the combined check (``TAKER_RISK_REFUSED``), nothing changes.
+        Invalid legs are refused with the reason and the leg's index (``LegsResult.leg``).
+        """
+        _check_ts(ts)
+        acct = self._user_account(account)
+        self._write_input((Ev.SUBMIT_LEGS, ts, acct.index if acct else _raw(account), self._raw_legs(legs)))
+        reason = self._stale(ts)
+        if reason is None and acct is None:
+            reason = Reason.UNKNOWN_ACCOUNT
+        if reason is not None:
+            return self._reject_legs(reason, None)
+        parsed, reason, index = self._parse_legs(legs)
+        if reason is not None:
+            return self._reject_legs(reason, index)
+        mode = self._stp_defaults.get(account, self._stp_venue)
+        orders = [
+            Order(0, account, inst.symbol, side, ticks, lots, lots, _IOC, ts, 0, mode)
+            for inst, side, lots, ticks in parsed
+        ]
+        gate = self.gate
+        room = self._reduce_only_room if self._reduce_only else None
+        plans = []
+        try:
+            for index, order in enumerate(orders):
+                planned = plan(self.books[order.instrument], order, gate, room, taker_checked=False)
+                if planned.stopped is not None:
+                    return self._reject_legs(planned.stopped, index)
+                if planned.filled < order.remaining:
+                    return self._reject_legs(Reason.LEGS_UNFILLED, index)
+                plans.append(planned)
+            if not gate.taker_fits(account):
+                return self._reject_legs(Reason.TAKER_RISK_REFUSED, None)
+        finally:
+            gate.release()
+        result = LegsResult(True)
+        for order, planned in zip(orders, plans, strict=True):
+            order.order_id = self.next_order_id
+            self.next_order_id += 1
+            self._write((_ACCEPTED, order.order_id))
+            leg = OrderResult(True, order_id=order.order_id)
+            inst, _, book = self._listing[order.instrument]
+            self._inst, self._book, self._result = inst, book, leg
+            self._settle = self._settlers[inst.symbol]
+            for maker, price, lots, refused in planned.steps:
+                if refused is None:
+                    self._on_fill(order, maker, price, lots)
+                else:
+                    book.remove(maker)
+                    self._on_maker_refused(maker, refused)
+            result.legs.append(leg)
+        if self._stop_count:
+            self._release_stops()
+        return result
+
+    def _raw_legs(self, legs: Any) -> Any:
+        """Legs as the journal stores them: instruments as indexes where known."""
+        if not isinstance(legs, list | tuple):
+            return _raw(legs)
+        out = []
+        for leg in legs:
+            if not isinstance(leg, list | tuple):
+                out.append(_raw(leg))
+                continue
+            row = [_raw(v) for v in leg]
+            if row and type(leg[0]) is str and leg[0] in self._listing:
+                row[0] = self._listing[leg[0]][1]
+            out.append(row)
+        return out
+
+    def _parse_legs(
+        self, legs: Any
+    ) -> tuple[list[tuple[Instrument, Side, int, int]], Reason | None, int | None]:
+        """Validate every leg: ``(parsed legs, None, None)`` or ``([], reason, leg index)``."""
+        if not isinstance(legs, list | tuple) or not 0 < len(legs) <= MAX_LEGS:
+            return [], Reason.INVALID_LEGS, None
+        parsed = []
+        seen: set[str] = set()
+        for index, leg in enumerate(legs):
+            if not isinstance(leg, list | tuple) or len(leg) != 4:
+                return [], Reason.INVALID_LEGS, index
+            instrument, side, size, price = leg
+            listing = self._listing.get(instrument) if type(instrument) is str else None
+            if listing is None:
+                return [], Reason.UNKNOWN_INSTRUMENT, index
+            inst = listing[0]
+            if inst.symbol in seen:
+                return [], Reason.DUPLICATE_LEG, index
+            seen.add(inst.symbol)
+            side = _enum(Side, side)
+            if side is None:
+                return [], Reason.INVALID_SIDE, index
+            if inst.expiry_us is not None and self.now >= inst.expiry_us:
+                return [], Reason.INSTRUMENT_EXPIRED, index
+            lots = _to_base(_raw(size), inst.lot_size)
+            if lots is None:
+                return [], (Reason.SIZE_OFF_LOT if _is_decimal(size) else Reason.INVALID_SIZE), index
+            if lots <= 0:
+                return [], Reason.INVALID_SIZE, index
+            if lots < inst.min_size:
+                return [], Reason.BELOW_MIN_SIZE, index
+            if price is None:
+                ref = self.reference.reference_price(inst.symbol)
+                if ref is None:
+                    return [], Reason.NO_REFERENCE_PRICE, index
+                ticks = band_limit(ref, side, inst.market_band_ppm)
+            else:
+                ticks = self._ticks(_raw(price), inst)
+                if ticks is None:
+                    return [], _bad_price(_raw(price), inst), index
+            parsed.append((inst, side, lots, ticks))
+        return parsed, None, None
+
+    def _reject_legs(self, reason: Reason, leg: int | None) -> LegsResult:
+        self._write((_REJECTED, reason) if leg is None else (_REJECTED, reason, leg))
+        return LegsResult(False, reason, leg)
+
+    def _reduce_only_room(self, maker: Order, moved: dict[str, int], used: dict[int, int]) -> int:
+        """For a plan (``matching.plan``): lots a resting reduce-only ``maker`` could still fill
+        once the planned fills are done, as the trims that follow real fills would leave it
+        (``order_rules.reduce_only_trims``: oldest orders keep their size)."""
+        tracked = self._reduce_only.get((maker.account, maker.instrument), ())
+        book = self.books[maker.instrument]
+        position = self.position_of(maker.account, maker.instrument)
+        size = (position.size if position else 0) + moved.get(maker.account, 0)
+        capacity = abs(size)
+        for order in sorted((o for o in tracked if book.orders.get(o.order_id) is o), key=_by_seq):
+            remaining = order.remaining - used.get(order.order_id, 0)
+            keep = min(remaining, capacity) if reduce_only_capacity(size, order.side) else 0
+            capacity -= keep
+            if order is maker:
+                return keep
+        return maker.remaining
 
     def _validate_extras(
         self,
@@ -518,7 +798,7 @@ class Venue:
         if reduce_only:
             if inst.is_spot:
                 return Reason.REDUCE_ONLY_NOT_ALLOWED, None, 0, None
-            position = acct.positions.get(inst.symbol)
+            position = self.position_of(acct.id, inst.symbol)
             if stop is None and not reduce_only_capacity(position.size if position else 0, side):
                 return Reason.REDUCE_ONLY_WOULD_INCREASE, None, 0, None
             flags = REDUCE_ONLY_FLAG
@@ -547,7 +827,7 @@ class Venue:
         self._settle = self._settlers[inst.symbol]
         order_id = order.order_id
         if order.flags:  # reduce-only: never more than the position it reduces
-            position = self.ledger.accounts[order.account].positions.get(inst.symbol)
+            position = self.position_of(order.account, inst.symbol)
             capacity = reduce_only_capacity(position.size if position else 0, order.side)
             if capacity < order.remaining:
                 if not capacity:
@@ -556,7 +836,8 @@ class Venue:
                 order.remaining = capacity
                 self._write((Ev.TRIMMED, order_id, Reason.REDUCE_ONLY, capacity))
         tif = order.tif
-        if tif is _FOK and fillable(book, order, self.gate) < order.remaining:
+        room = self._reduce_only_room if self._reduce_only else None
+        if tif is _FOK and fillable(book, order, self.gate, room) < order.remaining:
             self._end(order, Reason.FOK_UNFILLED, result)
             return
         stopped = match(book, order, self.gate, self._on_fill, self._on_maker_refused)
@@ -600,7 +881,9 @@ class Venue:
         t_acct = accounts[taker.account]
         m_acct = accounts[maker.account]
         settle = self._settle
-        if taker.side is _BUY:
+        if self.sub_accounts and (taker.account in self.sub_accounts or maker.account in self.sub_accounts):
+            self._settle_isolated(taker, maker, t_acct, m_acct, price, lots, notional, taker_fee, maker_fee)
+        elif taker.side is _BUY:
             settle(inst, t_acct, m_acct, price, lots, taker_fee, maker_fee)
         else:
             settle(inst, m_acct, t_acct, price, lots, maker_fee, taker_fee)
@@ -629,6 +912,61 @@ class Venue:
             for account_id in (maker.account, taker.account):
                 if (account_id, inst.symbol) in self._reduce_only:
                     self._enforce_reduce_only(account_id, inst.symbol)
+
+    def _settle_isolated(
+        self,
+        taker: Order,
+        maker: Order,
+        t_acct: Account,
+        m_acct: Account,
+        price: int,
+        lots: int,
+        notional: int,
+        taker_fee: int,
+        maker_fee: int,
+    ) -> None:
+        """Settle a fill where a side is isolated: its sub-account takes the fill, the margin the
+        gate planned moves in first (undone if settlement fails), and a closed position's
+        remaining margin returns to the main account (``margin/isolated.py``)."""
+        inst = self._inst
+        assert inst is not None
+        gate: CrossMarginGate = self.gate  # type: ignore[assignment]
+        delta = lots if taker.side is _BUY else -lots
+        moves = []
+        holders = []
+        for main, signed, fee in ((t_acct, delta, taker_fee), (m_acct, -delta, maker_fee)):
+            sub = self.sub_accounts.get(main.id, {}).get(inst.symbol)
+            if sub is None:
+                holders.append(main)
+                continue
+            holders.append(sub)
+            plan = gate.isolated_plan(main.id, sub, inst, price, signed, notional, fee)
+            if plan is not None and plan[0]:
+                moves.append((main, sub, plan[0]))
+        settlement = inst.settlement_asset
+        saved = [(a, a.balances.get(settlement)) for main, sub, _ in moves for a in (main, sub)]
+        for main, sub, atoms in moves:
+            self.ledger.transfer(main, sub, settlement, atoms)
+        try:
+            if taker.side is _BUY:
+                self._settle(inst, holders[0], holders[1], price, lots, taker_fee, maker_fee)
+            else:
+                self._settle(inst, holders[1], holders[0], price, lots, maker_fee, taker_fee)
+        except BaseException:
+            for account, balance in reversed(saved):  # as they were, absent keys included
+                if balance is None:
+                    account.balances.pop(settlement, None)
+                else:
+                    account.balances[settlement] = balance
+            raise
+        instrument_n = self._listing[inst.symbol][1]
+        for main, _, atoms in moves:
+            self._write((Ev.MARGIN_MOVED, main.index, instrument_n, atoms))
+        for main, holder in ((t_acct, holders[0]), (m_acct, holders[1])):
+            if holder is not main and not holder.positions[inst.symbol].size:
+                left = holder.balances.get(settlement, 0)
+                if left > 0:
+                    self._move_margin(main, holder, inst.symbol, -left)
 
     def _on_maker_refused(self, maker: Order, reason: Reason) -> None:
         self._write((_ENDED, maker.order_id, reason, maker.remaining))
@@ -688,6 +1026,16 @@ class Venue:
             if posted != order.price:
                 order.price = posted
                 self._write((Ev.REPRICED, order.order_id, posted))
+        if self._placement is not None and self._placement_refused(
+            order.account,
+            inst,
+            order.side,
+            order.remaining,
+            order.price,
+            (order.tif is _GTC or order.tif is _POST_ONLY) and not is_market,
+        ):
+            self._end(order, Reason.INSUFFICIENT_MARGIN, result)
+            return
         self._execute(order, inst, book, result, is_market)
 
     # ---------------------------------------------------------------- cancel and amend
@@ -786,6 +1134,10 @@ class Venue:
             if posted is None:
                 return self._reject_order(Reason.POST_ONLY_WOULD_TAKE)
             new_price = posted
+        if self._placement is not None and self._placement_refused(
+            order.account, inst, order.side, new_size, new_price, True, replaces=order
+        ):
+            return self._reject_order(Reason.INSUFFICIENT_MARGIN)
         book.remove(order)
         order.price, order.remaining = new_price, new_size
         self._write((Ev.AMENDED, order.order_id, new_size, new_price, False))
@@ -833,7 +1185,7 @@ class Venue:
         key = (account_id, symbol)
         book = self.books[symbol]
         live = [o for o in self._reduce_only[key] if book.orders.get(o.order_id) is o]
-        position = self.ledger.accounts[account_id].positions.get(symbol)
+        position = self.position_of(account_id, symbol)
         for order, keep in reduce_only_trims(position.size if position else 0, live):
             if keep:
                 book.reduce(order, order.remaining - keep)
@@ -878,6 +1230,25 @@ class Venue:
     def account(self, account_id: str) -> Account:
         """The account record (read it, do not change it). KeyError if unknown."""
         return self.ledger.accounts[account_id]
+
+    def position_of(self, account_id: str, instrument: str) -> Position | None:
+        """The account's position in ``instrument`` (held by its sub-account when isolated), or
+        ``None`` if it never had one."""
+        if self.sub_accounts:
+            subs = self.sub_accounts.get(account_id)
+            if subs is not None and instrument in subs:
+                return subs[instrument].positions.get(instrument)
+        return self.ledger.accounts[account_id].positions.get(instrument)
+
+    def positions(self, account_id: str) -> dict[str, Position]:
+        """Every position the account holds or has held, by instrument in listing order,
+        wherever it is held (its own ledger account, or its isolated sub-accounts)."""
+        out = {}
+        for symbol in self.instruments:
+            position = self.position_of(account_id, symbol)
+            if position is not None:
+                out[symbol] = position
+        return out
 
     def open_orders(self, account_id: str) -> list[Order]:
         """Resting orders of one account, by instrument then id (O(resting orders))."""
@@ -951,15 +1322,27 @@ class Venue:
                 if order.flags & REDUCE_ONLY_FLAG:
                     reducing.setdefault(order.account, []).append(order)
             for account_id, orders in reducing.items():
-                position = self.ledger.accounts[account_id].positions.get(symbol)
+                position = self.position_of(account_id, symbol)
                 assert not reduce_only_trims(position.size if position else 0, orders), (
                     f"{account_id} {symbol}: reduce-only orders exceed the position"
                 )
                 tracked = self._reduce_only.get((account_id, symbol), [])
                 assert all(any(o is t for t in tracked) for o in orders), "untracked reduce-only order"
         assert live == self._client_ids, "client order ids out of step with live orders"
+        for account_id, subs in self.sub_accounts.items():
+            main = self.ledger.accounts[account_id]
+            assert not any(main.positions.get(symbol, Position()).size for symbol in subs), (
+                f"{account_id}: an isolated account's main account holds a position"
+            )
+            for symbol, sub in subs.items():
+                assert set(sub.positions) <= {symbol}, f"{sub.id}: holds another instrument"
+                assert set(sub.balances) <= {self.config.margin.settlement}, f"{sub.id}: holds collateral"  # type: ignore[union-attr]
         assert self._stop_count == sum(len(s) for s in self.stops.values())
         self.ledger._check([s for s, i in self.instruments.items() if not i.is_spot])
+
+
+def _by_seq(order: Order) -> int:
+    return order.seq
 
 
 def _check_ts(ts: Any) -> None:

@@ -249,13 +249,13 @@ def test_fill_or_kill_checks_its_fills_together() -> None:
 
 
 def test_placement_check_each_order_alone_without_reserving() -> None:
-    """With ``check_orders`` (dYdX's policy) an order is refused at placement if, filled in full at
+    """With ``placement = "check"`` (dYdX's policy) an order is refused at placement if, filled in full at
     its limit price, it would fail the fill-time rule; nothing is reserved, so two orders that each
     fit alone are both accepted (their fills are still checked one by one)."""
     v = venue()
     margin = v.config.margin
     assert margin is not None
-    checked = Venue(dataclasses.replace(v.config, margin=dataclasses.replace(margin, check_orders=True)))
+    checked = Venue(dataclasses.replace(v.config, margin=dataclasses.replace(margin, placement="check")))
     for name, cash in (("alice", "1000"), ("mm", "10000000")):
         checked.open_account(0, name)
         checked.deposit(0, name, "USDC", cash)

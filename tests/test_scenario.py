@@ -1157,13 +1157,34 @@ def test_margin_unrealized_profit_withdrawable() -> None:
     assert info.value.field == "margin.unrealized_profit_withdrawable"
 
 
-def test_margin_check_orders() -> None:
+def test_margin_placement_and_mode() -> None:
     base = (
         '[scenario]\nname = "m"\n[[assets]]\nsymbol = "USDC"\ndecimals = 6\n'
         '[margin]\nsettlement_asset = "USDC"\n'
     )
-    assert loads_scenario(base).venue.margin.check_orders is False
-    assert loads_scenario(base + "check_orders = true\n").venue.margin.check_orders is True
+    margin = loads_scenario(base).venue.margin
+    assert (margin.placement, margin.mode) == ("fills", "cross")
+    assert loads_scenario(base + 'placement = "check"\n').venue.margin.placement == "check"
+    assert loads_scenario(base + 'placement = "reserve"\n').venue.margin.placement == "reserve"
+    assert loads_scenario(base + 'mode = "isolated"\n').venue.margin.mode == "isolated"
     with pytest.raises(ScenarioError) as info:
-        loads_scenario(base + "check_orders = 1\n")
-    assert info.value.field == "margin.check_orders"
+        loads_scenario(base + "placement = true\n")
+    assert info.value.field == "margin.placement"
+    assert '"fills", "check", "reserve"' in info.value.expected
+    with pytest.raises(ScenarioError) as info:
+        loads_scenario(base + 'mode = "portfolio"\n')
+    assert info.value.field == "margin.mode"
+
+
+def test_account_margin_mode() -> None:
+    base = '[scenario]\nname = "m"\n[[assets]]\nsymbol = "USDC"\ndecimals = 6\n'
+    account = '[[accounts]]\nid = "a"\nbalances = { USDC = "1" }\nmargin_mode = "isolated"\n'
+    margin = '[margin]\nsettlement_asset = "USDC"\n'
+    assert loads_scenario(base + margin + account).accounts[0].margin_mode == "isolated"
+    with pytest.raises(ScenarioError) as info:
+        loads_scenario(base + margin + account.replace('"isolated"', '"both"'))
+    assert info.value.field == "accounts[0].margin_mode"
+    with pytest.raises(ScenarioError) as info:
+        loads_scenario(base + account)
+    assert info.value.field == "accounts[0].margin_mode"
+    assert "[margin]" in info.value.expected

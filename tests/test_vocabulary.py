@@ -90,6 +90,25 @@ def test_fok_counts_only_what_self_trade_prevention_lets_fill(venue: Venue) -> N
     venue._check()
 
 
+def test_fok_counts_the_trims_its_own_fills_would_make_to_reduce_only_makers(venue: Venue) -> None:
+    """alice is long 10 and rests a plain sell of 5 and a reduce-only sell of 10 behind it. A
+    buy of 15 would first fill the plain 5, leaving alice long 5, which trims the reduce-only
+    order to 5: only 10 can fill, so a fill-or-kill of 15 is killed (it used to fill 10 and
+    cancel the rest, breaking all-or-none)."""
+    venue.submit(1, "carol", P, SELL, 10, 100)
+    venue.submit(1, "alice", P, BUY, 10, 100)  # alice long 10
+    venue.submit(2, "alice", P, SELL, 5, 100)
+    venue.submit(2, "alice", P, SELL, 10, 101, reduce_only=True)
+    before = snapshot(venue)
+    killed = venue.submit(3, "bob", P, BUY, 15, 101, tif=TimeInForce.FOK)
+    assert killed.fills == [] and killed.reason is Reason.FOK_UNFILLED
+    assert snapshot(venue) == before
+    filled = venue.submit(4, "bob", P, BUY, 10, 101, tif=TimeInForce.FOK)
+    assert [(f.price, f.lots) for f in filled.fills] == [(100, 5), (101, 5)]
+    assert venue.account("alice").positions[P].size == 0
+    venue._check()
+
+
 # ---------------------------------------------------------------- post-only
 
 

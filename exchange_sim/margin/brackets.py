@@ -281,6 +281,12 @@ class BracketSchedule:
             -((maintenance_deduction - notional * maintenance_ppm) // PPM),
         )
 
+    def initial_requirement(self, notional: int) -> int:
+        """:meth:`initial` without validating ``notional`` (>= 0): the risk gate's hot path."""
+        floors, rows = self._table
+        row = rows[bisect_right(floors, notional) - 1]
+        return -((row[1] - notional * row[0]) // PPM)
+
     def deductions(self) -> tuple[tuple[int, int], ...]:
         """``(maintenance, initial)`` cumulative deduction of each band, in atoms x ``PPM``.
 

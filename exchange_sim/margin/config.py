@@ -9,7 +9,13 @@ from typing import Any
 
 from exchange_sim.margin.brackets import BracketSchedule
 from exchange_sim.margin.collateral import CollateralRule
+from exchange_sim.margin.open_interest import OpenInterestCaps
 from exchange_sim.units import UnitError, require_key
+
+PLACEMENT_FILLS, PLACEMENT_CHECK, PLACEMENT_RESERVE = "fills", "check", "reserve"
+PLACEMENTS = (PLACEMENT_FILLS, PLACEMENT_CHECK, PLACEMENT_RESERVE)
+MODE_CROSS, MODE_ISOLATED = "cross", "isolated"
+MODES = (MODE_CROSS, MODE_ISOLATED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,19 +30,40 @@ class MarginConfig:
     schedules: tuple[tuple[str, BracketSchedule], ...]
     collateral: tuple[CollateralRule, ...] = ()
     unrealized_profit_withdrawable: bool = False
-    check_orders: bool = False
-    """The placement policy. False: orders are not margin-checked when placed, only their fills
-    are. True: as dYdX does, each new order is also checked alone, as if it filled in full at its
-    limit price (a market order at its band limit), without reserving anything for it; one that
-    would not pass the fill-time rule is refused with ``INSUFFICIENT_MARGIN``."""
+    placement: str = PLACEMENT_FILLS
+    """The order-placement policy (``docs/margin.md``, "Order placement"):
+
+    * ``"fills"``: orders are not margin-checked when placed; only their fills are.
+    * ``"check"``: as dYdX does, each new order is also checked alone, as if it filled in full at
+      its limit price (a market order at its band limit), without reserving anything for it.
+    * ``"reserve"``: as Binance and BitMEX do, initial margin is reserved for resting orders (the
+      worse side per instrument) and a new order must fit in what is left.
+
+    An order refused by either is rejected with ``INSUFFICIENT_MARGIN``."""
+    mode: str = MODE_CROSS
+    """The default margin mode of accounts: ``"cross"`` pools everything an account holds;
+    ``"isolated"`` gives each contract position its own collateral. An account may override it
+    when opened."""
+    open_interest_caps: tuple[tuple[str, OpenInterestCaps], ...] = ()
+    """(instrument symbol, caps) of each contract whose initial requirement grows with its open
+    interest, as dYdX v4 does (``exchange_sim/margin/open_interest.py``); each such instrument
+    has brackets. Instruments not listed: the brackets alone."""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.check_orders, bool):
+        if self.placement not in PLACEMENTS:
             raise UnitError(
-                f"check_orders must be true or false, got {self.check_orders!r}",
-                field="check_orders",
-                expected="true or false",
+                f"placement must be one of {', '.join(PLACEMENTS)}, got {self.placement!r}",
+                field="placement",
+                expected=f"one of {', '.join(repr(p) for p in PLACEMENTS)}",
             )
+        if self.mode not in MODES:
+            raise UnitError(
+                f"mode must be one of {', '.join(MODES)}, got {self.mode!r}",
+                field="mode",
+                expected=f"one of {', '.join(repr(m) for m in MODES)}",
+            )
+        if self.open_interest_caps != ():
+            _check_caps(self.open_interest_caps, self.schedules)
 
     def schedule_map(self) -> dict[str, BracketSchedule]:
         return dict(self.schedules)
@@ -50,7 +77,9 @@ class MarginConfig:
             "schedules": [[symbol, schedule.to_config()] for symbol, schedule in self.schedules],
             "collateral": [[rule.asset, rule.haircut_ppm] for rule in self.collateral],
             "unrealized_profit_withdrawable": self.unrealized_profit_withdrawable,
-            "check_orders": self.check_orders,
+            "placement": self.placement,
+            "mode": self.mode,
+            "open_interest_caps": [[symbol, caps.to_config()] for symbol, caps in self.open_interest_caps],
         }
 
     @classmethod
@@ -80,5 +109,62 @@ class MarginConfig:
             schedules,
             collateral,
             withdrawable,
-            data.get("check_orders", False),
+            data.get("placement", PLACEMENT_FILLS),
+            data.get("mode", MODE_CROSS),
+            _caps_from_config(data.get("open_interest_caps", []), what),
         )
+
+
+def _check_caps(caps: object, schedules: object) -> None:
+    """``open_interest_caps`` is a tuple of (symbol, OpenInterestCaps) pairs, one per instrument,
+    each instrument one with brackets in ``schedules``."""
+    rows = schedules if isinstance(schedules, tuple | list) else ()
+    bracketed = {entry[0] for entry in rows if isinstance(entry, tuple) and entry}
+    expected = "a tuple of (instrument symbol, OpenInterestCaps) pairs, for instruments with brackets"
+    if not isinstance(caps, tuple):
+        raise UnitError(
+            f"open_interest_caps must be a tuple, got {type(caps).__name__}",
+            field="open_interest_caps",
+            expected=expected,
+        )
+    seen: set[str] = set()
+    for entry in caps:
+        if not (
+            isinstance(entry, tuple)
+            and len(entry) == 2
+            and isinstance(entry[0], str)
+            and isinstance(entry[1], OpenInterestCaps)
+        ):
+            raise UnitError(
+                f"open_interest_caps entry must be (symbol, OpenInterestCaps), got {entry!r}",
+                field="open_interest_caps",
+                expected=expected,
+            )
+        symbol = entry[0]
+        if symbol in seen or symbol not in bracketed:
+            why = "listed twice" if symbol in seen else "an instrument without brackets"
+            raise UnitError(
+                f"open_interest_caps for {symbol!r}: {why}",
+                field="open_interest_caps",
+                expected=expected + ", each at most once",
+            )
+        seen.add(symbol)
+
+
+def _caps_from_config(rows: object, what: str) -> tuple[tuple[str, OpenInterestCaps], ...]:
+    if not isinstance(rows, list | tuple):
+        raise UnitError(
+            f"{what}: open_interest_caps must be a list, got {type(rows).__name__}",
+            field="open_interest_caps",
+            expected="a list of [symbol, {lower, upper}] pairs",
+        )
+    out = []
+    for row in rows:
+        if not isinstance(row, list | tuple) or len(row) != 2 or not isinstance(row[0], str):
+            raise UnitError(
+                f"{what}: open_interest_caps entry must be [symbol, {{lower, upper}}], got {row!r}",
+                field="open_interest_caps",
+                expected="a list of [symbol, {lower, upper}] pairs",
+            )
+        out.append((row[0], OpenInterestCaps.from_config(row[1])))
+    return tuple(out)

@@ -17,6 +17,15 @@ total value; pooling one margin balance across all positions is cross margin as 
 other venues offer it; the per-position tiered requirements are the brackets Binance and
 Hyperliquid publish (see ``docs/margin.md``).
 
+An instrument given open-interest caps (``oi_caps``) has its initial requirement raised with the
+instrument's open interest, as dYdX v4 does (:mod:`exchange_sim.margin.open_interest`)::
+
+    initial = scaled_initial(bracket initial, notional, oi_lots x mark x atoms_per_tick_per_lot, caps)
+
+where ``oi_lots`` is read from ``open_interest`` (the ledger's live
+:attr:`~exchange_sim.ledger.Ledger.open_interest`): the open interest as it stands when asked,
+so the risk gate prices a fill at the open interest before that fill. Maintenance is unchanged.
+
 All amounts are settlement atoms. Only positions and collateral in the settlement asset's venue
 are pooled; this module computes, it changes nothing and journals nothing.
 """
@@ -24,12 +33,13 @@ are pooled; this module computes, it changes nothing and journals nothing.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from exchange_sim.accounts import Account
 from exchange_sim.instruments import Instrument
 from exchange_sim.margin.brackets import BracketSchedule
 from exchange_sim.margin.collateral import CollateralRule, collateral_value
+from exchange_sim.margin.open_interest import OpenInterestCaps, scaled_initial
 from exchange_sim.units import Asset
 
 
@@ -96,6 +106,10 @@ class CrossMargin:
     schedules: Mapping[str, BracketSchedule]
     assets: Mapping[str, Asset]
     rules: Mapping[str, CollateralRule]
+    open_interest: Mapping[str, int] = field(default_factory=dict)
+    """Open interest in lots per instrument (the ledger's live dict; read, never changed)."""
+    oi_caps: Mapping[str, OpenInterestCaps] = field(default_factory=dict)
+    """Open-interest caps per instrument; an instrument without caps: the brackets alone."""
 
     def state(
         self,
@@ -113,6 +127,7 @@ class CrossMargin:
         owed (a debt is never ignored). Cost: O(assets held + positions held).
         """
         settlement = self.settlement
+        oi_caps = self.oi_caps
         collateral = []
         for symbol, balance in balances.items():
             if symbol == settlement or balance == 0:
@@ -133,6 +148,11 @@ class CrossMargin:
             value = size * mark * inst.atoms_per_tick_per_lot
             notional = abs(value)
             schedule = self.schedules[symbol]
+            initial = schedule.initial(notional)
+            caps = oi_caps.get(symbol) if oi_caps else None
+            if caps is not None:
+                oi_notional = self.open_interest.get(symbol, 0) * mark * inst.atoms_per_tick_per_lot
+                initial = scaled_initial(initial, notional, oi_notional, caps)
             positions.append(
                 PositionMargin(
                     symbol,
@@ -141,7 +161,7 @@ class CrossMargin:
                     value,
                     notional,
                     schedule.bracket_index(notional),
-                    schedule.initial(notional),
+                    initial,
                     schedule.maintenance(notional),
                 )
             )
@@ -175,7 +195,7 @@ class CrossMargin:
                 haircut = rule.haircut_ppm if rule is not None else 1_000_000
                 equity += collateral_value(balance, self.assets[symbol].decimals, prices[symbol], haircut)
         initial = maintenance = 0
-        instruments, schedules = self.instruments, self.schedules
+        instruments, schedules, oi_caps = self.instruments, self.schedules, self.oi_caps
         for symbol, size in sizes.items():
             if size:
                 inst = instruments[symbol]
@@ -183,7 +203,15 @@ class CrossMargin:
                     continue
                 value = size * marks[symbol] * inst.atoms_per_tick_per_lot
                 equity += value
-                i, m = schedules[symbol].requirements(value if value > 0 else -value)
+                notional = value if value > 0 else -value
+                i, m = schedules[symbol].requirements(notional)
+                if oi_caps:  # instruments without caps: nothing more than this test
+                    caps = oi_caps.get(symbol)
+                    if caps is not None:
+                        oi_notional = (
+                            self.open_interest.get(symbol, 0) * marks[symbol] * inst.atoms_per_tick_per_lot
+                        )
+                        i = scaled_initial(i, notional, oi_notional, caps)
                 initial += i
                 maintenance += m
         return equity, initial, maintenance

@@ -1,5 +1,9 @@
 """The explanation API: one account's margin, broken down so a person can follow every number.
 
+An isolated account is explained as its main account (collateral) plus one breakdown per
+position sub-account (``Explanation.isolated``): each position's liquidation price there counts
+only the margin of that position (``margin/isolated.py``).
+
 :func:`explain` returns collateral per asset (before and after haircut), each position's size,
 entry, mark, notional, bracket, requirements, unrealised PnL, liquidation price and bankruptcy
 price, and the account's equity, requirements, margin ratio and free collateral.
@@ -52,6 +56,11 @@ class PositionExplanation:
 
 @dataclass(frozen=True, slots=True)
 class Explanation:
+    """One ledger account's margin. For an isolated account, the main account's collateral,
+    with each position's own breakdown in ``isolated`` (one per sub-account that holds a
+    position or margin), whose liquidation and bankruptcy prices count only that position's
+    margin."""
+
     account: str
     settlement_asset: str
     settlement_balance: int
@@ -60,10 +69,15 @@ class Explanation:
     equity: int
     initial: int
     maintenance: int
+    mode: str = "cross"
+    isolated: tuple[Explanation, ...] = ()
+    reserved: int = 0
+    """Margin reserved for resting orders (the ``"reserve"`` placement policy), else 0."""
 
     @property
     def free_collateral(self) -> int:
-        return self.equity - self.initial
+        """Equity above initial margin and what resting orders reserve."""
+        return self.equity - self.initial - self.reserved
 
     @property
     def margin_ratio(self) -> Fraction | None:
@@ -80,9 +94,23 @@ def explain(venue: Venue, account_id: str) -> Explanation:
     cross = getattr(gate, "cross", None)
     if cross is None:
         raise ValueError("the venue has no margin rules: there is nothing to explain")
-    account = venue.account(account_id)
+    reserved = gate.reserved(account_id) if gate.reserving else 0  # type: ignore[attr-defined]
+    subs = venue.sub_accounts.get(account_id)
+    if subs is None:
+        return _explain(venue, gate, cross, venue.account(account_id), "cross", (), reserved)
+    isolated = tuple(
+        _explain(venue, gate, cross, sub, "isolated", (), 0)
+        for sub in subs.values()
+        if sub.balances.get(cross.settlement, 0) or any(p.size for p in sub.positions.values())
+    )
+    return _explain(venue, gate, cross, venue.account(account_id), "isolated", isolated, reserved)
+
+
+def _explain(  # type: ignore[no-untyped-def]
+    venue: Venue, gate, cross, account, mode: str, isolated: tuple[Explanation, ...], reserved: int
+) -> Explanation:
     sizes = {symbol: position.size for symbol, position in account.positions.items()}
-    marks = gate.marks(sizes, "", 0)  # type: ignore[attr-defined]
+    marks = gate.marks(sizes, "", 0)
     prices = {a: venue.index_prices.get(a, 0) for a in account.balances if a != cross.settlement}
     state: AccountMargin = cross.state(account.balances, sizes, marks, prices)
     positions = []
@@ -106,7 +134,7 @@ def explain(venue: Venue, account_id: str) -> Explanation:
             )
         )
     return Explanation(
-        account_id,
+        account.id,
         cross.settlement,
         state.settlement_balance,
         state.collateral,
@@ -114,6 +142,9 @@ def explain(venue: Venue, account_id: str) -> Explanation:
         state.equity,
         state.initial,
         state.maintenance,
+        mode,
+        isolated,
+        reserved,
     )
 
 

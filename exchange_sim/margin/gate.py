@@ -25,14 +25,18 @@ Cost per fill: O(instruments and assets the two accounts hold).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from exchange_sim.margin.cross import CrossMargin
+from exchange_sim.margin.isolated import top_up
+from exchange_sim.margin.reserve import reservation
 from exchange_sim.matching import Refusal
 from exchange_sim.orders import Order, Reason, Side
-from exchange_sim.units import charge_ppm
+from exchange_sim.units import PPM, charge_ppm
 
 if TYPE_CHECKING:
+    from exchange_sim.accounts import Account
     from exchange_sim.instruments import Instrument
     from exchange_sim.venue import Venue
 
@@ -57,14 +61,31 @@ def acceptable(before: tuple[int, int, int], after: tuple[int, int, int]) -> boo
 class CrossMarginGate:
     """A :class:`~exchange_sim.matching.RiskGate` for cross-margined accounts of one venue."""
 
-    __slots__ = ("cross", "held", "venue")
+    __slots__ = ("_contracts", "cross", "held", "held_prices", "reserving", "venue")
 
-    def __init__(self, venue: Venue, cross: CrossMargin) -> None:
+    def __init__(self, venue: Venue, cross: CrossMargin, reserving: bool = False) -> None:
         self.venue = venue
         self.cross = cross
+        self.reserving = reserving
+        """Whether resting orders reserve margin (the ``"reserve"`` placement policy): then
+        withdrawals and margin transfers must leave the reservation covered."""
         self.held: dict[str, tuple[dict[str, int], dict[str, int]]] = {}
         """Fills planned but not applied (a FOK order's read-only walk), per account: balance
         and size changes that later checks count as done. Empty outside such a walk."""
+        self._contracts: dict[str, tuple[int, Callable[[int], int]]] | None = (
+            None
+            if cross.oi_caps
+            else {
+                symbol: (venue.instruments[symbol].atoms_per_tick_per_lot, schedule.initial_requirement)
+                for symbol, schedule in cross.schedules.items()
+                if not venue.instruments[symbol].is_spot
+                and venue.instruments[symbol].settlement_asset == cross.settlement
+            }
+        )
+        """Per margined contract, atoms per tick per lot and its initial requirement: the fast
+        path's table (``None`` when open-interest caps make initial margin depend on more)."""
+        self.held_prices: dict[str, int] = {}
+        """The last held fill's price per instrument: a mark for instruments that have none."""
 
     def check(self, taker: Order, maker: Order, price: int, lots: int) -> Refusal | None:
         inst, delta, notional, taker_fee, maker_fee = self._fill(taker, price, lots)
@@ -74,25 +95,155 @@ class CrossMarginGate:
             return _MAKER_REFUSED
         return None
 
+    def check_maker(self, taker: Order, maker: Order, price: int, lots: int) -> Refusal | None:
+        inst, delta, notional, _, maker_fee = self._fill(taker, price, lots)
+        if not self.fits(maker.account, inst, price, -delta, notional, maker_fee):
+            return _MAKER_REFUSED
+        return None
+
+    def taker_fits(self, account_id: str) -> bool:
+        """Whether ``account_id`` with every held fill applied (a multi-leg plan) meets the
+        per-fill rule against its state now: checked once on the combined portfolio, so legs
+        that offset may open together. An isolated account: its main account and each
+        position's sub-account, each on its own."""
+        venue = self.venue
+        ledger_ids = [account_id]
+        subs = venue.sub_accounts.get(account_id) if venue.sub_accounts else None
+        if subs is not None:
+            ledger_ids += [sub.id for sub in subs.values() if sub.id in self.held]
+        settlement = self.cross.settlement
+        prices = venue.index_prices
+        for ledger_id in ledger_ids:
+            account = venue.ledger.accounts[ledger_id]
+            after_balances, after_sizes = self._held_state(account)
+            for asset, balance in after_balances.items():
+                if balance < 0 and asset != settlement and asset not in prices:
+                    return False
+            sizes = {symbol: position.size for symbol, position in account.positions.items()}
+            marks = self.marks({**sizes, **after_sizes}, "", 0)
+            for symbol, mark in marks.items():
+                if not mark:
+                    marks[symbol] = self.held_prices.get(symbol, 0)
+            priced = {a: prices.get(a, 0) for a in after_balances if a != settlement}
+            after = self.cross.totals(after_balances, after_sizes, marks, priced)
+            if after[0] < after[1]:
+                before = self.cross.totals(account.balances, sizes, marks, priced)
+                if not acceptable(before, after):
+                    return False
+        return True
+
     def hold(self, taker: Order, maker: Order, price: int, lots: int) -> None:
         """Count an accepted planned fill as done for the checks that follow (until release)."""
         inst, delta, notional, taker_fee, maker_fee = self._fill(taker, price, lots)
-        for account_id, signed, fee in (
-            (taker.account, delta, taker_fee),
-            (maker.account, -delta, maker_fee),
-        ):
+        self.held_prices[inst.symbol] = price
+        self.hold_side(taker.account, inst, price, delta, notional, taker_fee)
+        self.hold_side(maker.account, inst, price, -delta, notional, maker_fee)
+
+    def hold_side(
+        self, account_id: str, inst: Instrument, price: int, delta: int, notional: int, fee: int
+    ) -> None:
+        """Hold one side of a planned fill: its balance and size changes, and for an isolated
+        position the margin the fill moves between main account and sub-account."""
+        sub = self._sub(account_id, inst)
+        if sub is None:
             balances, sizes = self.held.setdefault(account_id, ({}, {}))
-            _apply(balances, sizes, inst, signed, notional, fee)
+            _apply(balances, sizes, inst, delta, notional, fee)
+            return
+        plan = self.isolated_plan(account_id, sub, inst, price, delta, notional, fee)
+        moved = plan[0] - plan[1] if plan is not None else 0
+        balances, sizes = self.held.setdefault(sub.id, ({}, {}))
+        _apply(balances, sizes, inst, delta, notional, fee)
+        if moved:
+            settlement = self.cross.settlement
+            balances[settlement] += moved
+            main = self.held.setdefault(account_id, ({}, {}))[0]
+            main[settlement] = main.get(settlement, 0) - moved
 
     def release(self) -> None:
         """Forget every held fill."""
         self.held.clear()
+        self.held_prices.clear()
 
     def order_fits(self, account_id: str, inst: Instrument, side: Side, lots: int, price: int) -> bool:
         """The dYdX-style placement check: an order alone, filled in full at ``price`` as a taker."""
         notional = price * lots * inst.atoms_per_tick_per_lot
-        fee = charge_ppm(notional, inst.taker_fee_ppm)
-        return self.fits(account_id, inst, price, lots if side is Side.BUY else -lots, notional, fee)
+        fee = -(-(notional * inst.taker_fee_ppm) // PPM)  # units.charge_ppm, inlined: a hot path
+        delta = lots if side is Side.BUY else -lots
+        if not self.held and not self.venue.sub_accounts and not inst.is_spot:
+            account = self.venue.ledger.accounts[account_id]
+            if self._meets_initial_after(account, inst, price, delta, notional, fee):
+                return True
+        return self.fits(account_id, inst, price, delta, notional, fee)
+
+    def reserved(self, account_id: str, changes: tuple[tuple[str, Side, int, int], ...] = ()) -> int:
+        """Margin reserved for ``account_id``'s resting orders, summed over instruments
+        (:mod:`exchange_sim.margin.reserve`), as it would be after ``changes``: orders
+        ``(instrument, side, signed lots, price)`` added to (lots > 0) or taken from the book.
+        Needs the venue's books to be :class:`~exchange_sim.margin.reserve.ExposureBook`.
+        O(instruments)."""
+        venue = self.venue
+        schedules = self.cross.schedules
+        total = 0
+        for symbol, book in venue.books.items():
+            exposure = book.exposure.get(account_id)  # type: ignore[attr-defined]
+            for changed, side, lots, price in changes:
+                if changed == symbol:
+                    exposure = list(exposure) if exposure is not None else [0, 0, 0, 0]
+                    at = 0 if side is Side.BUY else 2
+                    exposure[at] += lots
+                    exposure[at + 1] += lots * price
+            schedule = schedules.get(symbol)
+            if exposure is None or schedule is None:
+                continue
+            position = venue.position_of(account_id, symbol)
+            mark = venue.marks.get(symbol) or venue.last_trade.last.get(symbol)
+            apl = venue.instruments[symbol].atoms_per_tick_per_lot
+            total += reservation(schedule, apl, position.size if position else 0, exposure, mark)
+        return total
+
+    def reserve_fits(self, account_id: str, changes: tuple[tuple[str, Side, int, int], ...]) -> bool:
+        """The ``"reserve"`` placement check: after ``changes`` (see :meth:`reserved`) the account's
+        reservation fits in its equity above initial margin, or it did not grow."""
+        venue = self.venue
+        grows = 0  # how much the changed instruments' reservations grow
+        for symbol in dict.fromkeys(change[0] for change in changes):
+            schedule = self.cross.schedules.get(symbol)
+            if schedule is None:
+                continue
+            exposure = venue.books[symbol].exposure.get(account_id)  # type: ignore[attr-defined]
+            after = list(exposure) if exposure is not None else [0, 0, 0, 0]
+            for changed, side, lots, price in changes:
+                if changed == symbol:
+                    at = 0 if side is Side.BUY else 2
+                    after[at] += lots
+                    after[at + 1] += lots * price
+            position = venue.position_of(account_id, symbol)
+            size = position.size if position else 0
+            mark = venue.marks.get(symbol) or venue.last_trade.last.get(symbol)
+            apl = venue.instruments[symbol].atoms_per_tick_per_lot
+            grows += reservation(schedule, apl, size, after, mark) - reservation(
+                schedule, apl, size, exposure, mark
+            )
+        if grows <= 0:
+            return True
+        return self.available(account_id) >= self.reserved(account_id) + grows
+
+    def available(self, account_id: str) -> int:
+        """Equity above initial margin, before reservations: a cross account's ``equity -
+        initial`` at the current marks; an isolated account's main-account collateral equity
+        (its positions' margin is in their sub-accounts). An account that owes an asset without
+        an index price cannot be valued: -1."""
+        venue = self.venue
+        account = venue.ledger.accounts[account_id]
+        settlement = self.cross.settlement
+        prices = venue.index_prices
+        for asset, balance in account.balances.items():
+            if balance < 0 and asset != settlement and asset not in prices:
+                return -1
+        sizes = {symbol: position.size for symbol, position in account.positions.items()}
+        priced = {a: prices.get(a, 0) for a in account.balances if a != settlement}
+        equity, initial, _ = self.cross.totals(account.balances, sizes, self.marks(sizes, "", 0), priced)
+        return equity - initial
 
     def _fill(self, taker: Order, price: int, lots: int) -> tuple[Instrument, int, int, int, int]:
         inst = self.venue.instruments[taker.instrument]
@@ -106,17 +257,68 @@ class CrossMarginGate:
     ) -> bool:
         """Whether ``account_id`` may take a fill of ``delta`` lots (signed) of ``inst`` at ``price``."""
         venue = self.venue
+        if venue.sub_accounts:
+            sub = self._sub(account_id, inst)
+            if sub is not None:
+                return self.isolated_plan(account_id, sub, inst, price, delta, notional, fee) is not None
         account = venue.ledger.accounts[account_id]
+        if (
+            not self.held
+            and not inst.is_spot
+            and self._meets_initial_after(account, inst, price, delta, notional, fee)
+        ):
+            return True
+        return self._fits_general(account, inst, price, delta, notional, fee)
+
+    def _meets_initial_after(
+        self, account: Account, inst: Instrument, price: int, delta: int, notional: int, fee: int
+    ) -> bool:
+        """The common case, found without copying anything: a contract fill after which the
+        account (holding the settlement asset alone) meets initial margin. ``False`` means
+        "not shown here": :meth:`_fits_general` then decides. Same arithmetic as
+        :meth:`CrossMargin.totals` on the post-fill state."""
+        contracts = self._contracts
+        if contracts is None:
+            return False  # open-interest caps: the general path prices them
+        settlement = self.cross.settlement
+        equity = 0
+        for asset, balance in account.balances.items():
+            if asset == settlement:
+                equity = balance
+            elif balance:
+                return False  # other collateral: valued by the general path
+        equity -= (notional if delta > 0 else -notional) + fee
+        venue = self.venue
+        marks, last = venue.marks, venue.last_trade.last
+        traded = inst.symbol
+        initial = 0
+        positions = account.positions
+        for symbol, position in positions.items():
+            size = position.size + delta if symbol == traded else position.size
+            if size:
+                contract = contracts.get(symbol)
+                if contract is None:
+                    continue  # not margined in the settlement asset
+                mark = marks.get(symbol) or last.get(symbol) or (price if symbol == traded else 0)
+                value = size * mark * contract[0]
+                equity += value
+                initial += contract[1](value if value > 0 else -value)
+        if traded not in positions:
+            contract = contracts.get(traded)
+            if contract is not None:
+                value = delta * (marks.get(traded) or last.get(traded) or price) * contract[0]
+                equity += value
+                initial += contract[1](value if value > 0 else -value)
+        return equity >= initial
+
+    def _fits_general(
+        self, account: Account, inst: Instrument, price: int, delta: int, notional: int, fee: int
+    ) -> bool:
+        """:meth:`fits` for every case: held fills, other collateral, spot pairs, the
+        before-and-after rule."""
+        venue = self.venue
         prices = venue.index_prices
-        balances = dict(account.balances)
-        sizes = {symbol: position.size for symbol, position in account.positions.items()}
-        if self.held:
-            held = self.held.get(account_id)
-            if held is not None:
-                for key, change in held[0].items():
-                    balances[key] = balances.get(key, 0) + change
-                for key, change in held[1].items():
-                    sizes[key] = sizes.get(key, 0) + change
+        balances, sizes = self._held_state(account)
         for asset, balance in balances.items():
             if balance < 0 and asset != self.cross.settlement and asset not in prices:
                 return False
@@ -133,12 +335,80 @@ class CrossMarginGate:
             return True  # the common case: no need to value the account before the fill
         return acceptable(self.cross.totals(balances, sizes, marks, priced), after)
 
+    def _held_state(self, account: Account) -> tuple[dict[str, int], dict[str, int]]:
+        """Copies of the account's balances and position sizes, with its held fills counted."""
+        balances = dict(account.balances)
+        sizes = {symbol: position.size for symbol, position in account.positions.items()}
+        if self.held:
+            held = self.held.get(account.id)
+            if held is not None:
+                for key, change in held[0].items():
+                    balances[key] = balances.get(key, 0) + change
+                for key, change in held[1].items():
+                    sizes[key] = sizes.get(key, 0) + change
+        return balances, sizes
+
+    def _sub(self, account_id: str, inst: Instrument) -> Account | None:
+        """The isolated sub-account that holds ``account_id``'s position in ``inst``, if any."""
+        subs = self.venue.sub_accounts.get(account_id)
+        return subs.get(inst.symbol) if subs is not None else None
+
+    def isolated_plan(
+        self,
+        account_id: str,
+        sub: Account,
+        inst: Instrument,
+        price: int,
+        delta: int,
+        notional: int,
+        fee: int,
+    ) -> tuple[int, int] | None:
+        """For a fill on an isolated position: ``(top_up, released)`` atoms the fill moves from
+        the main account into the sub-account and back, or ``None`` if it is refused
+        (:mod:`exchange_sim.margin.isolated`). The sub-account is checked alone, by the same
+        per-fill rule as a cross account; a top-up must leave the main account at its own rule."""
+        settlement = self.cross.settlement
+        balances, sizes = self._held_state(sub)
+        balance, size = balances.get(settlement, 0), sizes.get(inst.symbol, 0)
+        after_balances, after_sizes = {settlement: balance}, {inst.symbol: size}
+        _apply(after_balances, after_sizes, inst, delta, notional, fee)
+        size_after = after_sizes[inst.symbol]
+        mark = self.marks({inst.symbol: 0}, inst.symbol, price)
+        after = self.cross.totals(after_balances, after_sizes, mark, {})
+        needed = top_up(size, size_after, after[0], after[1])
+        if needed:
+            return (needed, 0) if self.main_affords(account_id, needed) else None
+        if size_after == 0:
+            return 0, max(0, after_balances[settlement])
+        if after[0] >= after[1]:
+            return 0, 0
+        before = self.cross.totals({settlement: balance}, {inst.symbol: size}, mark, {})
+        return (0, 0) if acceptable(before, after) else None
+
+    def main_affords(self, account_id: str, atoms: int, keep_reserved: bool = False) -> bool:
+        """Whether an isolated account's main account can pay ``atoms`` of the settlement asset
+        into a position and still meet its own rule: its collateral equity (it holds no
+        positions) stays at least zero, or with ``keep_reserved`` (a margin transfer, not a fill)
+        at least the margin reserved for its resting orders."""
+        venue = self.venue
+        balances, _ = self._held_state(venue.ledger.accounts[account_id])
+        settlement = self.cross.settlement
+        balances[settlement] = balances.get(settlement, 0) - atoms
+        prices = venue.index_prices
+        for asset, balance in balances.items():
+            if balance < 0 and asset != settlement and asset not in prices:
+                return False
+        priced = {a: prices.get(a, 0) for a in balances if a != settlement}
+        equity, _, _ = self.cross.totals(balances, {}, {}, priced)
+        return equity >= (self.reserved(account_id) if keep_reserved and self.reserving else 0)
+
     def may_withdraw(self, account_id: str, asset: str, atoms: int, count_profit: bool) -> bool:
         """Whether withdrawing ``atoms`` of ``asset`` leaves the account at initial margin.
 
         After the withdrawal, equity (less unrealised profit, unless ``count_profit``) must be
-        at least the initial requirement. Unrealised profit of a position is its value at the
-        mark less its cost basis, counted where positive.
+        at least the initial requirement, plus the margin reserved for resting orders under the
+        ``"reserve"`` policy. Unrealised profit of a position is its value at the mark less its
+        cost basis, counted where positive.
         """
         account = self.venue.ledger.accounts[account_id]
         balances = dict(account.balances)
@@ -154,7 +424,7 @@ class CrossMarginGate:
         if not count_profit:
             for position in after.positions:
                 equity -= max(0, position.value - account.positions[position.instrument].cost)
-        return equity >= after.initial
+        return equity >= after.initial + (self.reserved(account_id) if self.reserving else 0)
 
     def marks(self, sizes: dict[str, int], traded: str, price: int) -> dict[str, int]:
         venue = self.venue

@@ -2,9 +2,12 @@
 no riskier than before (DESIGN.md invariant 5), and money and positions stay conserved.
 
 Random limit and IOC orders of four thinly funded accounts, and random mark moves, on a venue
-with margin rules. A watching venue records each account's margin state just before and just
-after every fill that happens; the property is checked on those, with the rule written out here
-independently of the gate's code.
+with margin rules, under each placement policy, with accounts in cross or isolated mode. A
+watching venue records each account's margin state just before and just after every fill that
+happens (for an isolated account: the position's sub-account, and its main account after); the
+property is checked on those, with the rule written out here independently of the gate's code.
+An isolated account's main account must also keep non-negative equity: a top-up it cannot
+afford is refused.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from hypothesis import strategies as st
 from exchange_sim.config import VenueConfig
 from exchange_sim.instruments import Instrument
 from exchange_sim.margin.brackets import Bracket, BracketSchedule
-from exchange_sim.margin.config import MarginConfig
+from exchange_sim.margin.config import MODES, PLACEMENTS, MarginConfig
 from exchange_sim.margin.cross import CrossMargin
 from exchange_sim.orders import Side, TimeInForce
 from exchange_sim.units import Asset
@@ -37,13 +40,21 @@ class WatchedVenue(Venue):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.observed: list[tuple] = []
+        self.mains: list[int] = []
 
     def _on_fill(self, taker, maker, price, lots) -> None:
-        names = (taker.account, maker.account)
-        before = [CROSS.of(self.account(n), self.marks, {}) for n in names]
+        names = [self._holder(n, taker.instrument) for n in (taker.account, maker.account)]
+        before = [CROSS.of(self.ledger.accounts[n], self.marks, {}) for n in names]
         super()._on_fill(taker, maker, price, lots)
-        after = [CROSS.of(self.account(n), self.marks, {}) for n in names]
+        after = [CROSS.of(self.ledger.accounts[n], self.marks, {}) for n in names]
         self.observed.extend(zip(before, after, strict=True))
+        for name in (taker.account, maker.account):
+            if name in self.sub_accounts:
+                self.mains.append(CROSS.of(self.account(name), self.marks, {}).equity)
+
+    def _holder(self, name: str, symbol: str) -> str:
+        subs = self.sub_accounts.get(name)
+        return subs[symbol].id if subs is not None else name
 
 
 ACTIONS = st.lists(
@@ -63,12 +74,16 @@ ACTIONS = st.lists(
 )
 
 
-@given(ACTIONS)
-def test_every_fill_leaves_each_side_at_initial_or_no_riskier(actions) -> None:
-    config = VenueConfig((USDC,), (PERP,), margin=MarginConfig("USDC", ((P, SCHEDULE),)))
-    venue = WatchedVenue(config)
-    for name in ACCOUNTS:
-        venue.open_account(0, name)
+@given(
+    ACTIONS,
+    st.sampled_from(PLACEMENTS),
+    st.lists(st.sampled_from(MODES), min_size=len(ACCOUNTS), max_size=len(ACCOUNTS)),
+)
+def test_every_fill_leaves_each_side_at_initial_or_no_riskier(actions, placement, modes) -> None:
+    margin = MarginConfig("USDC", ((P, SCHEDULE),), placement=placement)
+    venue = WatchedVenue(VenueConfig((USDC,), (PERP,), margin=margin))
+    for name, mode in zip(ACCOUNTS, modes, strict=True):
+        venue.open_account(0, name, mode)
         venue.deposit(0, name, "USDC", "2000")
     venue.set_mark_price(0, P, 30_000)
     for ts, action in enumerate(actions, 1):
@@ -90,3 +105,83 @@ def test_every_fill_leaves_each_side_at_initial_or_no_riskier(actions) -> None:
             and after.equity * before.maintenance >= before.equity * after.maintenance
         )
         assert meets_initial or closes_all or no_riskier, (before, after)
+    assert all(equity >= 0 for equity in venue.mains), venue.mains
+
+
+FUT = Instrument.create(
+    "BTC-FUT", kind="perpetual", underlying="BTC", settlement=USDC, tick_size="1", lot_size="0.001"
+)
+LEG_INSTRUMENTS = (P, "BTC-FUT")
+RESTING = st.lists(
+    st.tuples(
+        st.sampled_from(ACCOUNTS[1:]),
+        st.sampled_from(LEG_INSTRUMENTS),
+        st.sampled_from([Side.BUY, Side.SELL]),
+        st.integers(50, 600),
+        st.integers(29_900, 30_100),
+    ),
+    max_size=16,
+)
+LEGS = st.lists(
+    st.tuples(st.sampled_from([Side.BUY, Side.SELL]), st.integers(1, 200), st.integers(29_900, 30_100)),
+    min_size=1,
+    max_size=2,
+)
+
+
+def _state(venue: Venue) -> tuple:
+    return (
+        {
+            a.id: (dict(a.balances), {s: p.size for s, p in a.positions.items()})
+            for a in venue.ledger.by_index
+        },
+        {s: (b.depth(100), sorted(b.orders)) for s, b in venue.books.items()},
+        venue.next_order_id,
+    )
+
+
+@given(
+    RESTING,
+    LEGS,
+    st.sampled_from(MODES),
+    st.lists(st.integers(200, 5_000), min_size=len(ACCOUNTS), max_size=len(ACCOUNTS)),
+)
+def test_multi_leg_orders_fill_every_leg_in_full_or_change_nothing(resting, legs, mode, cash) -> None:
+    """All or none, and the taker's combined result meets initial margin or is no riskier."""
+    schedules = ((P, SCHEDULE), ("BTC-FUT", SCHEDULE))
+    venue = Venue(VenueConfig((USDC,), (PERP, FUT), margin=MarginConfig("USDC", schedules)))
+    for name, amount in zip(ACCOUNTS, cash, strict=True):
+        venue.open_account(0, name, mode if name == "a" else "cross")
+        venue.deposit(0, name, "USDC", str(amount))
+    for symbol in LEG_INSTRUMENTS:
+        venue.set_mark_price(0, symbol, 30_000)
+    for account, symbol, side, size, price in resting:
+        venue.submit(1, account, symbol, side, size, price)
+    cross = CrossMargin("USDC", {P: PERP, "BTC-FUT": FUT}, dict(schedules), {"USDC": USDC}, {})
+    holders = [
+        venue.ledger.accounts[h] for h in ["a", *(s.id for s in venue.sub_accounts.get("a", {}).values())]
+    ]
+    before_margin = [cross.of(h, venue.marks, {}) for h in holders]
+    before = _state(venue)
+    orders = [
+        (symbol, side, size, price)
+        for symbol, (side, size, price) in zip(LEG_INSTRUMENTS, legs, strict=False)
+    ]
+    result = venue.submit_legs(2, "a", orders)
+    venue._check()
+    if not result.accepted:
+        event(f"refused: {result.reason.name}")
+        assert _state(venue) == before
+        return
+    event("accepted")
+    assert [leg.filled for leg in result.legs] == [size for _, _, size, _ in orders]
+    for old, account in zip(before_margin, holders, strict=True):
+        new = cross.of(account, venue.marks, {})
+        meets_initial = new.equity >= new.initial
+        closes_all = old.maintenance > 0 and new.maintenance == 0
+        no_riskier = (
+            old.maintenance > 0
+            and new.maintenance <= old.maintenance
+            and new.equity * old.maintenance >= old.equity * new.maintenance
+        )
+        assert meets_initial or closes_all or no_riskier, (old, new)
