@@ -1228,7 +1228,9 @@ class Venue:
         return None
 
     def account(self, account_id: str) -> Account:
-        """The account record (read it, do not change it). KeyError if unknown."""
+        """The account record (read it, do not change it). KeyError if unknown. An isolated
+        account's positions are held by its sub-accounts: read them with :meth:`positions` or
+        :meth:`position_of`."""
         return self.ledger.accounts[account_id]
 
     def position_of(self, account_id: str, instrument: str) -> Position | None:

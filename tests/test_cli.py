@@ -37,6 +37,23 @@ def test_demo_default_scenario(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "ok: " in capsys.readouterr().out
 
 
+def test_demo_runs_the_margin_scenario_both_ways(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scenario = str(default_scenario_path().parent / "margin.toml")
+    assert main(["demo", scenario, "--out", str(tmp_path / "cross"), "--steps", "400"]) == 0
+    cross = capsys.readouterr().out
+    assert "scenario 'margin'" in cross and "replay: ok" in cross
+    assert "carol/BTC-PERP" in cross  # carol is isolated in the file; the others are cross
+    assert "alice/BTC-PERP" not in cross
+    args = ["demo", scenario, "--out", str(tmp_path / "iso"), "--steps", "400", "--margin-mode", "isolated"]
+    assert main(args) == 0
+    isolated = capsys.readouterr().out
+    assert "alice/BTC-PERP" in isolated and "replay: ok" in isolated
+    assert "money conserved (deposits - withdrawals = sum of balances, every asset): yes" in isolated
+    # the default scenario has no margin rules: the option is a user error, not a traceback
+    assert main(["demo", "--margin-mode", "isolated", "--out", str(tmp_path / "x")]) == 2
+    assert "[margin] table for --margin-mode" in capsys.readouterr().err
+
+
 def test_validate(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", str(default_scenario_path())]) == 0
     out = capsys.readouterr().out

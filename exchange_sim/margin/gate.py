@@ -181,52 +181,47 @@ class CrossMarginGate:
         ``(instrument, side, signed lots, price)`` added to (lots > 0) or taken from the book.
         Needs the venue's books to be :class:`~exchange_sim.margin.reserve.ExposureBook`.
         O(instruments)."""
-        venue = self.venue
-        schedules = self.cross.schedules
         total = 0
-        for symbol, book in venue.books.items():
+        for symbol, book in self.venue.books.items():
             exposure = book.exposure.get(account_id)  # type: ignore[attr-defined]
-            for changed, side, lots, price in changes:
-                if changed == symbol:
-                    exposure = list(exposure) if exposure is not None else [0, 0, 0, 0]
-                    at = 0 if side is Side.BUY else 2
-                    exposure[at] += lots
-                    exposure[at + 1] += lots * price
-            schedule = schedules.get(symbol)
-            if exposure is None or schedule is None:
-                continue
-            position = venue.position_of(account_id, symbol)
-            mark = venue.marks.get(symbol) or venue.last_trade.last.get(symbol)
-            apl = venue.instruments[symbol].atoms_per_tick_per_lot
-            total += reservation(schedule, apl, position.size if position else 0, exposure, mark)
+            if any(change[0] == symbol for change in changes):
+                exposure = _changed(exposure, symbol, changes)
+            total += self._reservation(account_id, symbol, exposure)
         return total
 
     def reserve_fits(self, account_id: str, changes: tuple[tuple[str, Side, int, int], ...]) -> bool:
         """The ``"reserve"`` placement check: after ``changes`` (see :meth:`reserved`) the account's
-        reservation fits in its equity above initial margin, or it did not grow."""
-        venue = self.venue
-        grows = 0  # how much the changed instruments' reservations grow
-        for symbol in dict.fromkeys(change[0] for change in changes):
-            schedule = self.cross.schedules.get(symbol)
-            if schedule is None:
-                continue
-            exposure = venue.books[symbol].exposure.get(account_id)  # type: ignore[attr-defined]
-            after = list(exposure) if exposure is not None else [0, 0, 0, 0]
-            for changed, side, lots, price in changes:
-                if changed == symbol:
-                    at = 0 if side is Side.BUY else 2
-                    after[at] += lots
-                    after[at + 1] += lots * price
-            position = venue.position_of(account_id, symbol)
-            size = position.size if position else 0
-            mark = venue.marks.get(symbol) or venue.last_trade.last.get(symbol)
-            apl = venue.instruments[symbol].atoms_per_tick_per_lot
-            grows += reservation(schedule, apl, size, after, mark) - reservation(
-                schedule, apl, size, exposure, mark
-            )
+        reservation fits in its equity above initial margin, or it did not grow.
+
+        Only the changed instruments' reservations are computed twice (before and after); the
+        others only when the reservation grows. O(instruments)."""
+        books = self.venue.books
+        grows = after_total = 0
+        changed = dict.fromkeys(change[0] for change in changes)
+        for symbol in changed:
+            exposure = books[symbol].exposure.get(account_id)  # type: ignore[attr-defined]
+            now = self._reservation(account_id, symbol, _changed(exposure, symbol, changes))
+            grows += now - self._reservation(account_id, symbol, exposure)
+            after_total += now
         if grows <= 0:
             return True
-        return self.available(account_id) >= self.reserved(account_id) + grows
+        for symbol, book in books.items():
+            if symbol not in changed:
+                exposure = book.exposure.get(account_id)  # type: ignore[attr-defined]
+                after_total += self._reservation(account_id, symbol, exposure)
+        return self.available(account_id) >= after_total
+
+    def _reservation(self, account_id: str, symbol: str, exposure: list[int] | None) -> int:
+        """:func:`~exchange_sim.margin.reserve.reservation` of one instrument, at its mark (or
+        last trade) and the account's position; 0 for instruments without brackets (spot)."""
+        schedule = self.cross.schedules.get(symbol)
+        if exposure is None or schedule is None:
+            return 0
+        venue = self.venue
+        position = venue.position_of(account_id, symbol)
+        mark = venue.marks.get(symbol) or venue.last_trade.last.get(symbol)
+        apl = venue.instruments[symbol].atoms_per_tick_per_lot
+        return reservation(schedule, apl, position.size if position else 0, exposure, mark)
 
     def available(self, account_id: str) -> int:
         """Equity above initial margin, before reservations: a cross account's ``equity -
@@ -433,6 +428,20 @@ class CrossMarginGate:
             mark = venue.marks.get(symbol) or venue.last_trade.last.get(symbol)
             out[symbol] = mark if mark is not None else price if symbol == traded else 0
         return out
+
+
+def _changed(
+    exposure: list[int] | None, symbol: str, changes: tuple[tuple[str, Side, int, int], ...]
+) -> list[int]:
+    """A copy of one instrument's resting exposure (``ExposureBook.exposure``) with ``changes``
+    to that instrument applied."""
+    out = list(exposure) if exposure is not None else [0, 0, 0, 0]
+    for name, side, lots, price in changes:
+        if name == symbol:
+            at = 0 if side is Side.BUY else 2
+            out[at] += lots
+            out[at + 1] += lots * price
+    return out
 
 
 def _apply(
