@@ -83,6 +83,9 @@ class Account:
     index: int
     balances: dict[str, int] = field(default_factory=dict)
     positions: dict[str, Position] = field(default_factory=dict)
+    stamp: int = 0
+    """Bumped by the ledger at every change of balances or positions, so that caches of values
+    derived from them (the risk gate's margin totals) can tell when they are stale."""
 
     def balance(self, asset: str) -> int:
         return self.balances.get(asset, 0)

@@ -53,11 +53,13 @@ class Ledger:
         """Money enters the venue (``amount > 0`` atoms)."""
         self.deposited[asset] += amount
         account.balances[asset] = account.balances.get(asset, 0) + amount
+        account.stamp += 1
 
     def withdraw(self, account: Account, asset: str, amount: int) -> None:
         """Money leaves the venue (``amount > 0`` atoms; the caller checked it may)."""
         self.withdrawn[asset] += amount
         account.balances[asset] = account.balances.get(asset, 0) - amount
+        account.stamp += 1
 
     def transfer(self, source: Account, dest: Account, asset: str, amount: int) -> None:
         """Move ``amount`` atoms from ``source`` to ``dest`` (one debit, one credit)."""
@@ -67,6 +69,8 @@ class Ledger:
         new_dest = dest.balances.get(asset, 0) + amount
         source.balances[asset] = new_source
         dest.balances[asset] = new_dest
+        source.stamp += 1
+        dest.stamp += 1
 
     def settle_trade(
         self,
@@ -126,6 +130,8 @@ class Ledger:
         buyer.balances[asset] = b_bal
         seller.balances[asset] = s_bal
         fees.balances[asset] = f_bal
+        buyer.stamp += 1
+        seller.stamp += 1
         self.open_interest[symbol] = oi
         if seller is buyer:
             _assign(buyer, symbol, s_new)
@@ -168,6 +174,8 @@ class Ledger:
         seller.balances[quote] = s_quote
         seller.balances[base] = s_base
         fees.balances[quote] = f_quote
+        buyer.stamp += 1
+        seller.stamp += 1
 
     # invariants --------------------------------------------------------------------------
 

@@ -120,6 +120,9 @@ class Venue:
         """Mark price (ticks) per instrument, as last set by :meth:`set_mark_price`."""
         self.index_prices: dict[str, int] = {}
         """Index price per non-settlement asset, in settlement atoms per whole unit."""
+        self.price_epoch = 0
+        """Bumped whenever a price that margin is valued at changes: a mark, an index price, or
+        the last trade of an instrument without a mark (caches compare it)."""
         if gate is None and config.margin is not None:
             margin = config.margin
             cross = CrossMargin(
@@ -408,6 +411,7 @@ class Venue:
         if reason is not None:
             return self._reject(reason)
         self.marks[instrument] = ticks  # type: ignore[assignment]
+        self.price_epoch += 1
         return Result(True, value=ticks)
 
     def set_index_price(self, ts: int, asset: str, price: int | str) -> Result:
@@ -432,6 +436,7 @@ class Venue:
         if reason is not None:
             return self._reject(reason)
         self.index_prices[asset] = atoms  # type: ignore[assignment]
+        self.price_epoch += 1
         return Result(True, value=atoms)
 
     # ---------------------------------------------------------------- orders
@@ -890,6 +895,8 @@ class Venue:
         book.reduce(maker, lots)
         taker.remaining -= lots
         self.last_trade.last[inst.symbol] = price
+        if inst.symbol not in self.marks:
+            self.price_epoch += 1  # margin values this instrument at its last trade
         self._write((_FILL, maker.order_id, price, lots, taker_fee, maker_fee))
         self._result.fills.append(
             Fill(
@@ -958,6 +965,7 @@ class Venue:
                     account.balances.pop(settlement, None)
                 else:
                     account.balances[settlement] = balance
+                account.stamp += 1
             raise
         instrument_n = self._listing[inst.symbol][1]
         for main, _, atoms in moves:
@@ -1341,6 +1349,9 @@ class Venue:
                 assert set(sub.balances) <= {self.config.margin.settlement}, f"{sub.id}: holds collateral"  # type: ignore[union-attr]
         assert self._stop_count == sum(len(s) for s in self.stops.values())
         self.ledger._check([s for s, i in self.instruments.items() if not i.is_spot])
+        gate_check = getattr(self.gate, "_check", None)
+        if gate_check is not None:
+            gate_check()
 
 
 def _by_seq(order: Order) -> int:

@@ -271,3 +271,55 @@ def test_placement_check_each_order_alone_without_reserving() -> None:
     checked._check()
     # without the policy the same 0.4 order rests, and only its fills are checked
     assert v.submit(1, "alice", P, BUY, 400, 30_000).resting
+
+
+def _checked_venue(mark: bool = True) -> Venue:
+    """Two perpetuals, BTC-PERP and BTC-FUT (same specification), placement policy "check"."""
+    fut = Instrument.create(
+        "BTC-FUT", kind="perpetual", underlying="BTC", settlement=USDC, tick_size="1", lot_size="0.001"
+    )
+    v = venue()
+    margin = v.config.margin
+    assert margin is not None
+    schedule = margin.schedules[0][1]
+    margin = dataclasses.replace(
+        margin, schedules=(*margin.schedules, ("BTC-FUT", schedule)), placement="check"
+    )
+    checked = Venue(dataclasses.replace(v.config, instruments=(*v.config.instruments, fut), margin=margin))
+    for name, cash in (("alice", "2000"), ("mm", "10000000"), ("bob", "10000")):
+        checked.open_account(0, name)
+        checked.deposit(0, name, "USDC", cash)
+    if mark:
+        checked.set_mark_price(0, "BTC-FUT", 30_000)
+    return checked
+
+
+def test_placement_checks_see_a_new_mark() -> None:
+    """The gate caches an account's margin totals between its fills; a price change must not be
+    missed. alice: 2,000 USDC, long 0.3 BTC-FUT at 30,000 (initial 900). A resting buy of 0.3
+    BTC-PERP at 30,000 adds 900 of initial: 1,800 <= 2,000 fits. With the future's mark at
+    27,000, equity is 2,000 - 900 = 1,100 < 1,800: the same order is refused."""
+    v = _checked_venue()
+    v.submit(1, "mm", "BTC-FUT", SELL, 300, 30_000)
+    assert v.submit(2, "alice", "BTC-FUT", BUY, 300, 30_000, tif=IOC).filled == 300
+    first = v.submit(3, "alice", P, BUY, 300, 30_000)
+    assert first.resting
+    v.cancel(4, "alice", first.order_id)
+    v.set_mark_price(5, "BTC-FUT", 27_000)
+    assert v.submit(6, "alice", P, BUY, 300, 30_000).reason is Reason.INSUFFICIENT_MARGIN
+    v._check()
+
+
+def test_placement_checks_see_a_new_last_trade_when_there_is_no_mark() -> None:
+    """Without marks, positions are valued at the last trade, which other accounts' fills move:
+    the same numbers, the future's last trade moving to 27,000 in a trade between mm and bob."""
+    v = _checked_venue(mark=False)
+    v.submit(1, "mm", "BTC-FUT", SELL, 300, 30_000)
+    assert v.submit(2, "alice", "BTC-FUT", BUY, 300, 30_000, tif=IOC).filled == 300
+    first = v.submit(3, "alice", P, BUY, 300, 30_000)
+    assert first.resting
+    v.cancel(4, "alice", first.order_id)
+    v.submit(5, "mm", "BTC-FUT", BUY, 1, 27_000)
+    assert v.submit(6, "bob", "BTC-FUT", SELL, 1, 27_000, tif=IOC).filled == 1
+    assert v.submit(7, "alice", P, BUY, 300, 30_000).reason is Reason.INSUFFICIENT_MARGIN
+    v._check()

@@ -33,13 +33,14 @@ from exchange_sim.margin.isolated import top_up
 from exchange_sim.margin.reserve import reservation
 from exchange_sim.matching import Refusal
 from exchange_sim.orders import Order, Reason, Side
-from exchange_sim.units import PPM, charge_ppm
+from exchange_sim.units import charge_ppm
 
 if TYPE_CHECKING:
     from exchange_sim.accounts import Account
     from exchange_sim.instruments import Instrument
     from exchange_sim.venue import Venue
 
+_NO_PART = (0, 0)
 _TAKER_REFUSED = Refusal(Reason.TAKER_RISK_REFUSED, taker=True)
 _MAKER_REFUSED = Refusal(Reason.MAKER_RISK_REFUSED, maker=True)
 
@@ -61,7 +62,7 @@ def acceptable(before: tuple[int, int, int], after: tuple[int, int, int]) -> boo
 class CrossMarginGate:
     """A :class:`~exchange_sim.matching.RiskGate` for cross-margined accounts of one venue."""
 
-    __slots__ = ("_contracts", "cross", "held", "held_prices", "reserving", "venue")
+    __slots__ = ("_cache", "_contracts", "cross", "held", "held_prices", "reserving", "venue")
 
     def __init__(self, venue: Venue, cross: CrossMargin, reserving: bool = False) -> None:
         self.venue = venue
@@ -86,6 +87,8 @@ class CrossMarginGate:
         path's table (``None`` when open-interest caps make initial margin depend on more)."""
         self.held_prices: dict[str, int] = {}
         """The last held fill's price per instrument: a mark for instruments that have none."""
+        self._cache: dict[str, tuple[int, int, int, int, dict[str, tuple[int, int]]]] = {}
+        """Per account, its margin totals while they are current (:meth:`_totals`)."""
 
     def check(self, taker: Order, maker: Order, price: int, lots: int) -> Refusal | None:
         inst, delta, notional, taker_fee, maker_fee = self._fill(taker, price, lots)
@@ -167,13 +170,8 @@ class CrossMarginGate:
     def order_fits(self, account_id: str, inst: Instrument, side: Side, lots: int, price: int) -> bool:
         """The dYdX-style placement check: an order alone, filled in full at ``price`` as a taker."""
         notional = price * lots * inst.atoms_per_tick_per_lot
-        fee = -(-(notional * inst.taker_fee_ppm) // PPM)  # units.charge_ppm, inlined: a hot path
-        delta = lots if side is Side.BUY else -lots
-        if not self.held and not self.venue.sub_accounts and not inst.is_spot:
-            account = self.venue.ledger.accounts[account_id]
-            if self._meets_initial_after(account, inst, price, delta, notional, fee):
-                return True
-        return self.fits(account_id, inst, price, delta, notional, fee)
+        fee = charge_ppm(notional, inst.taker_fee_ppm)
+        return self.fits(account_id, inst, price, lots if side is Side.BUY else -lots, notional, fee)
 
     def reserved(self, account_id: str, changes: tuple[tuple[str, Side, int, int], ...] = ()) -> int:
         """Margin reserved for ``account_id``'s resting orders, summed over instruments
@@ -270,41 +268,76 @@ class CrossMarginGate:
     ) -> bool:
         """The common case, found without copying anything: a contract fill after which the
         account (holding the settlement asset alone) meets initial margin. ``False`` means
-        "not shown here": :meth:`_fits_general` then decides. Same arithmetic as
-        :meth:`CrossMargin.totals` on the post-fill state."""
+        "not shown here": :meth:`_fits_general` then decides. The account's totals come from
+        :meth:`_totals` (cached until the account or a price changes), and only the traded
+        instrument's part is recomputed: the same arithmetic as :meth:`CrossMargin.totals` on
+        the post-fill state."""
         contracts = self._contracts
         if contracts is None:
             return False  # open-interest caps: the general path prices them
+        contract = contracts.get(inst.symbol)
+        totals = self._totals(account) if contract is not None else None
+        if totals is None:
+            return False
+        _, _, equity, initial, parts = totals
+        traded = inst.symbol
+        old_value, old_initial = parts.get(traded, _NO_PART)
+        position = account.positions.get(traded)
+        size = position.size + delta if position is not None else delta
+        venue = self.venue
+        mark = venue.marks.get(traded) or venue.last_trade.last.get(traded) or price
+        value = size * mark * contract[0]
+        equity += value - old_value - (notional if delta > 0 else -notional) - fee
+        initial += contract[1](value if value > 0 else -value) - old_initial
+        return equity >= initial
+
+    def _totals(self, account: Account) -> tuple[int, int, int, int, dict[str, tuple[int, int]]] | None:
+        """``(stamp, price epoch, equity, initial, {instrument: (value, initial)})`` of a cross
+        account holding the settlement asset alone (else ``None``), at the current prices.
+        Cached per account and reused while neither the account (``Account.stamp``) nor a
+        price (``Venue.price_epoch``) has changed: placement checks between fills then cost one
+        instrument's bracket lookup. :meth:`_check` verifies every live entry."""
+        venue = self.venue
+        epoch = venue.price_epoch
+        entry = self._cache.get(account.id)
+        if entry is not None and entry[0] == account.stamp and entry[1] == epoch:
+            return entry
         settlement = self.cross.settlement
         equity = 0
         for asset, balance in account.balances.items():
             if asset == settlement:
                 equity = balance
             elif balance:
-                return False  # other collateral: valued by the general path
-        equity -= (notional if delta > 0 else -notional) + fee
-        venue = self.venue
+                return None  # other collateral: valued by the general path
+        contracts = self._contracts
+        assert contracts is not None
         marks, last = venue.marks, venue.last_trade.last
-        traded = inst.symbol
         initial = 0
-        positions = account.positions
-        for symbol, position in positions.items():
-            size = position.size + delta if symbol == traded else position.size
+        parts = {}
+        for symbol, position in account.positions.items():
+            size = position.size
             if size:
                 contract = contracts.get(symbol)
                 if contract is None:
                     continue  # not margined in the settlement asset
-                mark = marks.get(symbol) or last.get(symbol) or (price if symbol == traded else 0)
-                value = size * mark * contract[0]
+                value = size * (marks.get(symbol) or last.get(symbol) or 0) * contract[0]
+                required = contract[1](value if value > 0 else -value)
                 equity += value
-                initial += contract[1](value if value > 0 else -value)
-        if traded not in positions:
-            contract = contracts.get(traded)
-            if contract is not None:
-                value = delta * (marks.get(traded) or last.get(traded) or price) * contract[0]
-                equity += value
-                initial += contract[1](value if value > 0 else -value)
-        return equity >= initial
+                initial += required
+                parts[symbol] = (value, required)
+        entry = (account.stamp, epoch, equity, initial, parts)
+        self._cache[account.id] = entry
+        return entry
+
+    def _check(self) -> None:
+        """Assert that every cache entry still current equals a fresh computation."""
+        accounts = self.venue.ledger.accounts
+        for account_id, entry in list(self._cache.items()):
+            account = accounts[account_id]
+            if entry[0] == account.stamp and entry[1] == self.venue.price_epoch:
+                del self._cache[account_id]
+                fresh = self._totals(account)
+                assert fresh == entry, f"{account_id}: stale margin cache {entry} != {fresh}"
 
     def _fits_general(
         self, account: Account, inst: Instrument, price: int, delta: int, notional: int, fee: int
