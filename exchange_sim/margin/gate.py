@@ -395,23 +395,39 @@ class CrossMarginGate:
         the main account into the sub-account and back, or ``None`` if it is refused
         (:mod:`exchange_sim.margin.isolated`). The sub-account is checked alone, by the same
         per-fill rule as a cross account; a top-up must leave the main account at its own rule."""
-        settlement = self.cross.settlement
-        balances, sizes = self._held_state(sub)
-        balance, size = balances.get(settlement, 0), sizes.get(inst.symbol, 0)
-        after_balances, after_sizes = {settlement: balance}, {inst.symbol: size}
-        _apply(after_balances, after_sizes, inst, delta, notional, fee)
-        size_after = after_sizes[inst.symbol]
-        mark = self.marks({inst.symbol: 0}, inst.symbol, price)
-        after = self.cross.totals(after_balances, after_sizes, mark, {})
+        symbol = inst.symbol
+        balance = sub.balances.get(self.cross.settlement, 0)
+        position = sub.positions.get(symbol)
+        size = position.size if position is not None else 0
+        if self.held:
+            held = self.held.get(sub.id)
+            if held is not None:
+                balance += held[0].get(self.cross.settlement, 0)
+                size += held[1].get(symbol, 0)
+        venue = self.venue
+        mark = venue.marks.get(symbol) or venue.last_trade.last.get(symbol) or price
+        balance_after = balance - (notional if delta > 0 else -notional) - fee
+        size_after = size + delta
+        after = self._one_position(balance_after, inst, size_after, mark)
         needed = top_up(size, size_after, after[0], after[1])
         if needed:
             return (needed, 0) if self.main_affords(account_id, needed) else None
         if size_after == 0:
-            return 0, max(0, after_balances[settlement])
+            return 0, max(0, balance_after)
         if after[0] >= after[1]:
             return 0, 0
-        before = self.cross.totals({settlement: balance}, {inst.symbol: size}, mark, {})
+        before = self._one_position(balance, inst, size, mark)
         return (0, 0) if acceptable(before, after) else None
+
+    def _one_position(self, balance: int, inst: Instrument, size: int, mark: int) -> tuple[int, int, int]:
+        """``(equity, initial, maintenance)`` of a sub-account: ``balance`` of the settlement
+        asset and ``size`` lots of ``inst`` at ``mark`` (:meth:`CrossMargin.totals` of it)."""
+        cross = self.cross
+        if cross.oi_caps:
+            return cross.totals({cross.settlement: balance}, {inst.symbol: size}, {inst.symbol: mark}, {})
+        value = size * mark * inst.atoms_per_tick_per_lot
+        initial, maintenance = cross.schedules[inst.symbol].requirements(value if value > 0 else -value)
+        return balance + value, initial, maintenance
 
     def main_affords(self, account_id: str, atoms: int, keep_reserved: bool = False) -> bool:
         """Whether an isolated account's main account can pay ``atoms`` of the settlement asset
