@@ -137,6 +137,8 @@ class Venue:
             gate = CrossMarginGate(self, cross, reserving=book_type is ExposureBook)
         self.gate: RiskGate = gate if gate is not None else AcceptAll()
         self._placement = placement if isinstance(self.gate, CrossMarginGate) else None
+        self._applied = self.gate.applied if isinstance(self.gate, CrossMarginGate) else None
+        """Tells the gate a checked fill applied (it keeps the totals it computed)."""
         """The placement policy in force: ``"check"`` or ``"reserve"`` check new orders
         (:meth:`_placement_refused`); ``None`` or ``"fills"`` do not."""
         self.last_trade = LastTradePrices()
@@ -897,6 +899,10 @@ class Venue:
         self.last_trade.last[inst.symbol] = price
         if inst.symbol not in self.marks:
             self.price_epoch += 1  # margin values this instrument at its last trade
+        if self._applied is not None:
+            self._applied(
+                taker.account, maker.account, inst.symbol, lots if taker.side is _BUY else -lots, price
+            )
         self._write((_FILL, maker.order_id, price, lots, taker_fee, maker_fee))
         self._result.fills.append(
             Fill(

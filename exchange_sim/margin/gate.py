@@ -62,7 +62,7 @@ def acceptable(before: tuple[int, int, int], after: tuple[int, int, int]) -> boo
 class CrossMarginGate:
     """A :class:`~exchange_sim.matching.RiskGate` for cross-margined accounts of one venue."""
 
-    __slots__ = ("_cache", "_contracts", "cross", "held", "held_prices", "reserving", "venue")
+    __slots__ = ("_cache", "_contracts", "_pending", "cross", "held", "held_prices", "reserving", "venue")
 
     def __init__(self, venue: Venue, cross: CrossMargin, reserving: bool = False) -> None:
         self.venue = venue
@@ -89,14 +89,37 @@ class CrossMarginGate:
         """The last held fill's price per instrument: a mark for instruments that have none."""
         self._cache: dict[str, tuple[int, int, int, int, dict[str, tuple[int, int]]]] = {}
         """Per account, its margin totals while they are current (:meth:`_totals`)."""
+        self._pending: dict[str, tuple] = {}  # type: ignore[type-arg]
+        """The totals the last fill check computed for each side, for :meth:`applied`."""
 
     def check(self, taker: Order, maker: Order, price: int, lots: int) -> Refusal | None:
         inst, delta, notional, taker_fee, maker_fee = self._fill(taker, price, lots)
-        if not self.fits(taker.account, inst, price, delta, notional, taker_fee):
+        self._pending.clear()
+        if not self.fits(taker.account, inst, price, delta, notional, taker_fee, True):
             return _TAKER_REFUSED
-        if not self.fits(maker.account, inst, price, -delta, notional, maker_fee):
+        if not self.fits(maker.account, inst, price, -delta, notional, maker_fee, True):
             return _MAKER_REFUSED
         return None
+
+    def applied(self, taker: str, maker: str, symbol: str, delta: int, price: int) -> None:
+        """The venue applied the fill just checked (``delta``: the taker's signed lots): each
+        side's totals computed by the check become its cached totals, so the account's next
+        check does not value it again. Installed only if the account changed by exactly this
+        fill (its stamp moved by one) and no price moved since."""
+        pending = self._pending
+        if not pending:
+            return
+        accounts = self.venue.ledger.accounts
+        epoch = self.venue.price_epoch
+        for account_id, signed in ((taker, delta), (maker, -delta)):
+            entry = pending.get(account_id)
+            if entry is None:
+                continue
+            stamp, at_epoch, key, equity, initial, parts = entry
+            account = accounts[account_id]
+            if key == (symbol, signed, price) and account.stamp == stamp + 1 and epoch == at_epoch:
+                self._cache[account_id] = (account.stamp, epoch, equity, initial, parts)
+        pending.clear()
 
     def check_maker(self, taker: Order, maker: Order, price: int, lots: int) -> Refusal | None:
         inst, delta, notional, _, maker_fee = self._fill(taker, price, lots)
@@ -246,9 +269,19 @@ class CrossMarginGate:
         return inst, lots if taker.side is Side.BUY else -lots, notional, taker_fee, maker_fee
 
     def fits(
-        self, account_id: str, inst: Instrument, price: int, delta: int, notional: int, fee: int
+        self,
+        account_id: str,
+        inst: Instrument,
+        price: int,
+        delta: int,
+        notional: int,
+        fee: int,
+        predict: bool = False,
     ) -> bool:
-        """Whether ``account_id`` may take a fill of ``delta`` lots (signed) of ``inst`` at ``price``."""
+        """Whether ``account_id`` may take a fill of ``delta`` lots (signed) of ``inst`` at ``price``.
+
+        ``predict``: a fill about to apply if accepted (not a placement check): the totals
+        computed for it are kept for :meth:`applied`."""
         venue = self.venue
         if venue.sub_accounts:
             sub = self._sub(account_id, inst)
@@ -258,13 +291,20 @@ class CrossMarginGate:
         if (
             not self.held
             and not inst.is_spot
-            and self._meets_initial_after(account, inst, price, delta, notional, fee)
+            and self._meets_initial_after(account, inst, price, delta, notional, fee, predict)
         ):
             return True
         return self._fits_general(account, inst, price, delta, notional, fee)
 
     def _meets_initial_after(
-        self, account: Account, inst: Instrument, price: int, delta: int, notional: int, fee: int
+        self,
+        account: Account,
+        inst: Instrument,
+        price: int,
+        delta: int,
+        notional: int,
+        fee: int,
+        predict: bool = False,
     ) -> bool:
         """The common case, found without copying anything: a contract fill after which the
         account (holding the settlement asset alone) meets initial margin. ``False`` means
@@ -288,8 +328,18 @@ class CrossMarginGate:
         mark = venue.marks.get(traded) or venue.last_trade.last.get(traded) or price
         value = size * mark * contract[0]
         equity += value - old_value - (notional if delta > 0 else -notional) - fee
-        initial += contract[1](value if value > 0 else -value) - old_initial
-        return equity >= initial
+        required = contract[1](value if value > 0 else -value)
+        initial += required - old_initial
+        if equity < initial:
+            return False
+        if predict:
+            after = dict(parts)
+            if size:
+                after[traded] = (value, required)
+            else:
+                after.pop(traded, None)
+            self._pending[account.id] = (totals[0], totals[1], (traded, delta, price), equity, initial, after)
+        return True
 
     def _totals(self, account: Account) -> tuple[int, int, int, int, dict[str, tuple[int, int]]] | None:
         """``(stamp, price epoch, equity, initial, {instrument: (value, initial)})`` of a cross
