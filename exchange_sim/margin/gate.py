@@ -62,7 +62,17 @@ def acceptable(before: tuple[int, int, int], after: tuple[int, int, int]) -> boo
 class CrossMarginGate:
     """A :class:`~exchange_sim.matching.RiskGate` for cross-margined accounts of one venue."""
 
-    __slots__ = ("_cache", "_contracts", "_pending", "cross", "held", "held_prices", "reserving", "venue")
+    __slots__ = (
+        "_cache",
+        "_contracts",
+        "_pending",
+        "_reserved_cache",
+        "cross",
+        "held",
+        "held_prices",
+        "reserving",
+        "venue",
+    )
 
     def __init__(self, venue: Venue, cross: CrossMargin, reserving: bool = False) -> None:
         self.venue = venue
@@ -89,6 +99,8 @@ class CrossMarginGate:
         """The last held fill's price per instrument: a mark for instruments that have none."""
         self._cache: dict[str, tuple[int, int, int, int, dict[str, tuple[int, int]]]] = {}
         """Per account, its margin totals while they are current (:meth:`_totals`)."""
+        self._reserved_cache: dict[tuple[str, str], tuple[tuple[int, ...], int]] = {}
+        """Per account and instrument, the reservation of what rests, while current."""
         self._pending: dict[str, tuple] = {}  # type: ignore[type-arg]
         """The totals the last fill check computed for each side, for :meth:`applied`."""
 
@@ -222,15 +234,33 @@ class CrossMarginGate:
         for symbol in changed:
             exposure = books[symbol].exposure.get(account_id)  # type: ignore[attr-defined]
             now = self._reservation(account_id, symbol, _changed(exposure, symbol, changes))
-            grows += now - self._reservation(account_id, symbol, exposure)
+            grows += now - self._current_reservation(account_id, symbol, exposure)
             after_total += now
         if grows <= 0:
             return True
         for symbol, book in books.items():
             if symbol not in changed:
                 exposure = book.exposure.get(account_id)  # type: ignore[attr-defined]
-                after_total += self._reservation(account_id, symbol, exposure)
+                after_total += self._current_reservation(account_id, symbol, exposure)
         return self.available(account_id) >= after_total
+
+    def _current_reservation(self, account_id: str, symbol: str, exposure: list[int] | None) -> int:
+        """:meth:`_reservation` of what rests now, cached while the position's holder
+        (``Account.stamp``), the prices (``Venue.price_epoch``) and the resting totals are
+        unchanged: most orders change one instrument, and the others are priced again only
+        when they moved."""
+        if exposure is None:
+            return 0
+        venue = self.venue
+        subs = venue.sub_accounts.get(account_id) if venue.sub_accounts else None
+        holder = subs[symbol] if subs is not None and symbol in subs else venue.ledger.accounts[account_id]
+        key = (holder.stamp, venue.price_epoch, *exposure)
+        entry = self._reserved_cache.get((account_id, symbol))
+        if entry is not None and entry[0] == key:
+            return entry[1]
+        value = self._reservation(account_id, symbol, exposure)
+        self._reserved_cache[(account_id, symbol)] = (key, value)
+        return value
 
     def _reservation(self, account_id: str, symbol: str, exposure: list[int] | None) -> int:
         """:func:`~exchange_sim.margin.reserve.reservation` of one instrument, at its mark (or
@@ -381,6 +411,15 @@ class CrossMarginGate:
 
     def _check(self) -> None:
         """Assert that every cache entry still current equals a fresh computation."""
+        books = self.venue.books
+        for (account_id, symbol), (key, value) in list(self._reserved_cache.items()):
+            exposure = books[symbol].exposure.get(account_id)  # type: ignore[attr-defined]
+            del self._reserved_cache[(account_id, symbol)]
+            if exposure is None:
+                continue
+            fresh = self._current_reservation(account_id, symbol, exposure)  # recomputed: no entry
+            if self._reserved_cache[(account_id, symbol)][0] == key:  # the old entry was current
+                assert fresh == value, f"{account_id} {symbol}: stale reservation {value} != {fresh}"
         accounts = self.venue.ledger.accounts
         for account_id, entry in list(self._cache.items()):
             account = accounts[account_id]

@@ -135,9 +135,8 @@ def side_reservation(
         loss = notional - at_mark if buy else at_mark - notional
         if loss < 0:
             loss = 0
-    requirements = schedule.requirements  # (initial, maintenance) without re-validating
-    added = requirements(base + opened_notional)[0] - (requirements(base)[0] if base else 0)
-    return added + loss
+    initial = schedule.initial_requirement  # BracketSchedule.initial without re-validating
+    return initial(base + opened_notional) - (initial(base) if base else 0) + loss
 
 
 def reservation(
