@@ -94,7 +94,7 @@ def explain(venue: Venue, account_id: str) -> Explanation:
     cross = getattr(gate, "cross", None)
     if cross is None:
         raise ValueError("the venue has no margin rules: there is nothing to explain")
-    reserved = gate.reserved(account_id) if gate.reserving else 0  # type: ignore[attr-defined]
+    reserved = gate.reserved(account_id)  # type: ignore[attr-defined]
     subs = venue.sub_accounts.get(account_id)
     if subs is None:
         return _explain(venue, gate, cross, venue.account(account_id), "cross", (), reserved)

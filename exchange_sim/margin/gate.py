@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from exchange_sim.margin.cross import CrossMargin
 from exchange_sim.margin.isolated import top_up
-from exchange_sim.margin.reserve import reservation
+from exchange_sim.margin.reserve import Reservations
 from exchange_sim.matching import Refusal
 from exchange_sim.orders import Order, Reason, Side
 from exchange_sim.units import charge_ppm
@@ -66,20 +66,20 @@ class CrossMarginGate:
         "_cache",
         "_contracts",
         "_pending",
-        "_reserved_cache",
         "cross",
         "held",
         "held_prices",
-        "reserving",
+        "reservations",
         "venue",
     )
 
     def __init__(self, venue: Venue, cross: CrossMargin, reserving: bool = False) -> None:
         self.venue = venue
         self.cross = cross
-        self.reserving = reserving
-        """Whether resting orders reserve margin (the ``"reserve"`` placement policy): then
-        withdrawals and margin transfers must leave the reservation covered."""
+        self.reservations = Reservations(venue, cross.schedules) if reserving else None
+        """With ``reserving`` (the ``"reserve"`` placement policy): the pricing of resting
+        orders (``margin/reserve.py``); withdrawals and margin transfers must then leave the
+        reservation covered."""
         self.held: dict[str, tuple[dict[str, int], dict[str, int]]] = {}
         """Fills planned but not applied (a FOK order's read-only walk), per account: balance
         and size changes that later checks count as done. Empty outside such a walk."""
@@ -99,8 +99,6 @@ class CrossMarginGate:
         """The last held fill's price per instrument: a mark for instruments that have none."""
         self._cache: dict[str, tuple[int, int, int, int, dict[str, tuple[int, int]]]] = {}
         """Per account, its margin totals while they are current (:meth:`_totals`)."""
-        self._reserved_cache: dict[tuple[str, str], tuple[tuple[int, ...], int]] = {}
-        """Per account and instrument, the reservation of what rests, while current."""
         self._pending: dict[str, tuple] = {}  # type: ignore[type-arg]
         """The totals the last fill check computed for each side, for :meth:`applied`."""
 
@@ -209,70 +207,15 @@ class CrossMarginGate:
         return self.fits(account_id, inst, price, lots if side is Side.BUY else -lots, notional, fee)
 
     def reserved(self, account_id: str, changes: tuple[tuple[str, Side, int, int], ...] = ()) -> int:
-        """Margin reserved for ``account_id``'s resting orders, summed over instruments
-        (:mod:`exchange_sim.margin.reserve`), as it would be after ``changes``: orders
-        ``(instrument, side, signed lots, price)`` added to (lots > 0) or taken from the book.
-        Needs the venue's books to be :class:`~exchange_sim.margin.reserve.ExposureBook`.
-        O(instruments)."""
-        total = 0
-        for symbol, book in self.venue.books.items():
-            exposure = book.exposure.get(account_id)  # type: ignore[attr-defined]
-            if any(change[0] == symbol for change in changes):
-                exposure = _changed(exposure, symbol, changes)
-            total += self._reservation(account_id, symbol, exposure)
-        return total
+        """Margin reserved for the account's resting orders (0 unless the ``"reserve"`` policy is
+        in force); see :meth:`Reservations.total <exchange_sim.margin.reserve.Reservations.total>`."""
+        return self.reservations.total(account_id, changes) if self.reservations is not None else 0
 
     def reserve_fits(self, account_id: str, changes: tuple[tuple[str, Side, int, int], ...]) -> bool:
-        """The ``"reserve"`` placement check: after ``changes`` (see :meth:`reserved`) the account's
-        reservation fits in its equity above initial margin, or it did not grow.
-
-        Only the changed instruments' reservations are computed twice (before and after); the
-        others only when the reservation grows. O(instruments)."""
-        books = self.venue.books
-        grows = after_total = 0
-        changed = dict.fromkeys(change[0] for change in changes)
-        for symbol in changed:
-            exposure = books[symbol].exposure.get(account_id)  # type: ignore[attr-defined]
-            now = self._reservation(account_id, symbol, _changed(exposure, symbol, changes))
-            grows += now - self._current_reservation(account_id, symbol, exposure)
-            after_total += now
-        if grows <= 0:
-            return True
-        for symbol, book in books.items():
-            if symbol not in changed:
-                exposure = book.exposure.get(account_id)  # type: ignore[attr-defined]
-                after_total += self._current_reservation(account_id, symbol, exposure)
-        return self.available(account_id) >= after_total
-
-    def _current_reservation(self, account_id: str, symbol: str, exposure: list[int] | None) -> int:
-        """:meth:`_reservation` of what rests now, cached while the position's holder
-        (``Account.stamp``), the prices (``Venue.price_epoch``) and the resting totals are
-        unchanged: most orders change one instrument, and the others are priced again only
-        when they moved."""
-        if exposure is None:
-            return 0
-        venue = self.venue
-        subs = venue.sub_accounts.get(account_id) if venue.sub_accounts else None
-        holder = subs[symbol] if subs is not None and symbol in subs else venue.ledger.accounts[account_id]
-        key = (holder.stamp, venue.price_epoch, *exposure)
-        entry = self._reserved_cache.get((account_id, symbol))
-        if entry is not None and entry[0] == key:
-            return entry[1]
-        value = self._reservation(account_id, symbol, exposure)
-        self._reserved_cache[(account_id, symbol)] = (key, value)
-        return value
-
-    def _reservation(self, account_id: str, symbol: str, exposure: list[int] | None) -> int:
-        """:func:`~exchange_sim.margin.reserve.reservation` of one instrument, at its mark (or
-        last trade) and the account's position; 0 for instruments without brackets (spot)."""
-        schedule = self.cross.schedules.get(symbol)
-        if exposure is None or schedule is None:
-            return 0
-        venue = self.venue
-        position = venue.position_of(account_id, symbol)
-        mark = venue.marks.get(symbol) or venue.last_trade.last.get(symbol)
-        apl = venue.instruments[symbol].atoms_per_tick_per_lot
-        return reservation(schedule, apl, position.size if position else 0, exposure, mark)
+        """The ``"reserve"`` placement check (:meth:`Reservations.fits
+        <exchange_sim.margin.reserve.Reservations.fits>`) against :meth:`available`."""
+        assert self.reservations is not None
+        return self.reservations.fits(account_id, changes, self.available)
 
     def available(self, account_id: str) -> int:
         """Equity above initial margin, before reservations: a cross account's ``equity -
@@ -411,15 +354,8 @@ class CrossMarginGate:
 
     def _check(self) -> None:
         """Assert that every cache entry still current equals a fresh computation."""
-        books = self.venue.books
-        for (account_id, symbol), (key, value) in list(self._reserved_cache.items()):
-            exposure = books[symbol].exposure.get(account_id)  # type: ignore[attr-defined]
-            del self._reserved_cache[(account_id, symbol)]
-            if exposure is None:
-                continue
-            fresh = self._current_reservation(account_id, symbol, exposure)  # recomputed: no entry
-            if self._reserved_cache[(account_id, symbol)][0] == key:  # the old entry was current
-                assert fresh == value, f"{account_id} {symbol}: stale reservation {value} != {fresh}"
+        if self.reservations is not None:
+            self.reservations._check()
         accounts = self.venue.ledger.accounts
         for account_id, entry in list(self._cache.items()):
             account = accounts[account_id]
@@ -533,7 +469,7 @@ class CrossMarginGate:
                 return False
         priced = {a: prices.get(a, 0) for a in balances if a != settlement}
         equity, _, _ = self.cross.totals(balances, {}, {}, priced)
-        return equity >= (self.reserved(account_id) if keep_reserved and self.reserving else 0)
+        return equity >= (self.reserved(account_id) if keep_reserved else 0)
 
     def may_withdraw(self, account_id: str, asset: str, atoms: int, count_profit: bool) -> bool:
         """Whether withdrawing ``atoms`` of ``asset`` leaves the account at initial margin.
@@ -557,7 +493,7 @@ class CrossMarginGate:
         if not count_profit:
             for position in after.positions:
                 equity -= max(0, position.value - account.positions[position.instrument].cost)
-        return equity >= after.initial + (self.reserved(account_id) if self.reserving else 0)
+        return equity >= after.initial + self.reserved(account_id)
 
     def marks(self, sizes: dict[str, int], traded: str, price: int) -> dict[str, int]:
         venue = self.venue
@@ -566,20 +502,6 @@ class CrossMarginGate:
             mark = venue.marks.get(symbol) or venue.last_trade.last.get(symbol)
             out[symbol] = mark if mark is not None else price if symbol == traded else 0
         return out
-
-
-def _changed(
-    exposure: list[int] | None, symbol: str, changes: tuple[tuple[str, Side, int, int], ...]
-) -> list[int]:
-    """A copy of one instrument's resting exposure (``ExposureBook.exposure``) with ``changes``
-    to that instrument applied."""
-    out = list(exposure) if exposure is not None else [0, 0, 0, 0]
-    for name, side, lots, price in changes:
-        if name == symbol:
-            at = 0 if side is Side.BUY else 2
-            out[at] += lots
-            out[at + 1] += lots * price
-    return out
 
 
 def _apply(

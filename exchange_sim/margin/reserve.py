@@ -44,9 +44,18 @@ instrument, and an account's O(instruments), never O(orders).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
 from exchange_sim.book import OrderBook
 from exchange_sim.margin.brackets import BracketSchedule
 from exchange_sim.orders import Order, Side
+
+if TYPE_CHECKING:
+    from exchange_sim.venue import Venue
+
+Change = tuple[str, Side, int, int]
+"""An order ``(instrument, side, signed lots, price)`` added to (lots > 0) or taken from the book."""
 
 
 class ExposureBook(OrderBook):
@@ -148,3 +157,100 @@ def reservation(
     buy = side_reservation(schedule, apl, position, exposure[0], exposure[1], mark, True)
     sell = side_reservation(schedule, apl, position, exposure[2], exposure[3], mark, False)
     return max(0, buy, sell)
+
+
+class Reservations:
+    """The reserve policy for one venue: each account's reservation, priced at the marks (or
+    last trades) and positions of the moment, from the books' resting totals
+    (:class:`ExposureBook`). The reservation of what rests is cached per account and instrument
+    while the position's holder (``Account.stamp``), the prices (``Venue.price_epoch``) and the
+    resting totals are unchanged: most orders change one instrument."""
+
+    __slots__ = ("cache", "schedules", "venue")
+
+    def __init__(self, venue: Venue, schedules: Mapping[str, BracketSchedule]) -> None:
+        self.venue = venue
+        self.schedules = schedules
+        self.cache: dict[tuple[str, str], tuple[tuple[int, ...], int]] = {}
+
+    def total(self, account_id: str, changes: tuple[Change, ...] = ()) -> int:
+        """The account's reservation summed over instruments, as it would be after ``changes``.
+        O(instruments)."""
+        total = 0
+        for symbol, book in self.venue.books.items():
+            exposure = book.exposure.get(account_id)  # type: ignore[attr-defined]
+            if any(change[0] == symbol for change in changes):
+                total += self.price(account_id, symbol, _changed(exposure, symbol, changes))
+            else:
+                total += self.current(account_id, symbol, exposure)
+        return total
+
+    def fits(self, account_id: str, changes: tuple[Change, ...], available: Callable[[str], int]) -> bool:
+        """The placement check: after ``changes`` the reservation fits in ``available(account)``
+        (equity above initial margin), or it did not grow. Only the changed instruments are
+        priced twice (before and after); the others only when the reservation grows."""
+        books = self.venue.books
+        grows = after_total = 0
+        changed = dict.fromkeys(change[0] for change in changes)
+        for symbol in changed:
+            exposure = books[symbol].exposure.get(account_id)  # type: ignore[attr-defined]
+            now = self.price(account_id, symbol, _changed(exposure, symbol, changes))
+            grows += now - self.current(account_id, symbol, exposure)
+            after_total += now
+        if grows <= 0:
+            return True
+        for symbol, book in books.items():
+            if symbol not in changed:
+                exposure = book.exposure.get(account_id)  # type: ignore[attr-defined]
+                after_total += self.current(account_id, symbol, exposure)
+        return available(account_id) >= after_total
+
+    def current(self, account_id: str, symbol: str, exposure: list[int] | None) -> int:
+        """:meth:`price` of what rests now, from the cache while it is current."""
+        if exposure is None:
+            return 0
+        venue = self.venue
+        subs = venue.sub_accounts.get(account_id) if venue.sub_accounts else None
+        holder = subs[symbol] if subs is not None and symbol in subs else venue.ledger.accounts[account_id]
+        key = (holder.stamp, venue.price_epoch, *exposure)
+        entry = self.cache.get((account_id, symbol))
+        if entry is not None and entry[0] == key:
+            return entry[1]
+        value = self.price(account_id, symbol, exposure)
+        self.cache[(account_id, symbol)] = (key, value)
+        return value
+
+    def price(self, account_id: str, symbol: str, exposure: list[int] | None) -> int:
+        """:func:`reservation` of one instrument at its mark (or last trade) and the account's
+        position; 0 for instruments without brackets (spot)."""
+        schedule = self.schedules.get(symbol)
+        if exposure is None or schedule is None:
+            return 0
+        venue = self.venue
+        position = venue.position_of(account_id, symbol)
+        mark = venue.marks.get(symbol) or venue.last_trade.last.get(symbol)
+        apl = venue.instruments[symbol].atoms_per_tick_per_lot
+        return reservation(schedule, apl, position.size if position else 0, exposure, mark)
+
+    def _check(self) -> None:
+        """Assert that every cache entry still current equals a fresh price."""
+        books = self.venue.books
+        for (account_id, symbol), (key, value) in list(self.cache.items()):
+            exposure = books[symbol].exposure.get(account_id)  # type: ignore[attr-defined]
+            del self.cache[(account_id, symbol)]
+            if exposure is None:
+                continue
+            fresh = self.current(account_id, symbol, exposure)  # recomputed: the entry is gone
+            if self.cache[(account_id, symbol)][0] == key:  # the old entry was current
+                assert fresh == value, f"{account_id} {symbol}: stale reservation {value} != {fresh}"
+
+
+def _changed(exposure: list[int] | None, symbol: str, changes: tuple[Change, ...]) -> list[int]:
+    """A copy of one instrument's resting totals with ``changes`` to that instrument applied."""
+    out = list(exposure) if exposure is not None else [0, 0, 0, 0]
+    for name, side, lots, price in changes:
+        if name == symbol:
+            at = 0 if side is Side.BUY else 2
+            out[at] += lots
+            out[at + 1] += lots * price
+    return out

@@ -57,6 +57,20 @@ class WatchedVenue(Venue):
         return subs[symbol].id if subs is not None else name
 
 
+def initial_or_no_riskier(before, after) -> bool:
+    """Invariant 5, written out independently of the gate: after meets initial margin, or the
+    account had positions and closed them all, or its maintenance did not rise and its ratio of
+    equity to maintenance did not fall."""
+    meets_initial = after.equity >= after.initial
+    closes_all = before.maintenance > 0 and after.maintenance == 0
+    no_riskier = (
+        before.maintenance > 0
+        and after.maintenance <= before.maintenance
+        and after.equity * before.maintenance >= before.equity * after.maintenance
+    )
+    return meets_initial or closes_all or no_riskier
+
+
 ACTIONS = st.lists(
     st.one_of(
         st.tuples(
@@ -97,14 +111,7 @@ def test_every_fill_leaves_each_side_at_initial_or_no_riskier(actions, placement
         f"fills observed: {'none' if not venue.observed else 'some' if len(venue.observed) < 20 else 'many'}"
     )
     for before, after in venue.observed:
-        meets_initial = after.equity >= after.initial
-        closes_all = before.maintenance > 0 and after.maintenance == 0
-        no_riskier = (
-            before.maintenance > 0
-            and after.maintenance <= before.maintenance
-            and after.equity * before.maintenance >= before.equity * after.maintenance
-        )
-        assert meets_initial or closes_all or no_riskier, (before, after)
+        assert initial_or_no_riskier(before, after), (before, after)
     assert all(equity >= 0 for equity in venue.mains), venue.mains
 
 
@@ -177,11 +184,4 @@ def test_multi_leg_orders_fill_every_leg_in_full_or_change_nothing(resting, legs
     assert [leg.filled for leg in result.legs] == [size for _, _, size, _ in orders]
     for old, account in zip(before_margin, holders, strict=True):
         new = cross.of(account, venue.marks, {})
-        meets_initial = new.equity >= new.initial
-        closes_all = old.maintenance > 0 and new.maintenance == 0
-        no_riskier = (
-            old.maintenance > 0
-            and new.maintenance <= old.maintenance
-            and new.equity * old.maintenance >= old.equity * new.maintenance
-        )
-        assert meets_initial or closes_all or no_riskier, (old, new)
+        assert initial_or_no_riskier(old, new), (old, new)
