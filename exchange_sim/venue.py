@@ -900,9 +900,8 @@ class Venue:
         if inst.symbol not in self.marks:
             self.price_epoch += 1  # margin values this instrument at its last trade
         if self._applied is not None:
-            self._applied(
-                taker.account, maker.account, inst.symbol, lots if taker.side is _BUY else -lots, price
-            )
+            delta = lots if taker.side is _BUY else -lots
+            self._applied(taker.account, maker.account, inst.symbol, delta, price, taker_fee, maker_fee)
         self._write((_FILL, maker.order_id, price, lots, taker_fee, maker_fee))
         self._result.fills.append(
             Fill(

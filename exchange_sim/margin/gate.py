@@ -111,7 +111,9 @@ class CrossMarginGate:
             return _MAKER_REFUSED
         return None
 
-    def applied(self, taker: str, maker: str, symbol: str, delta: int, price: int) -> None:
+    def applied(
+        self, taker: str, maker: str, symbol: str, delta: int, price: int, taker_fee: int, maker_fee: int
+    ) -> None:
         """The venue applied the fill just checked (``delta``: the taker's signed lots): each
         side's totals computed by the check become its cached totals, so the account's next
         check does not value it again. Installed only if the account changed by exactly this
@@ -121,13 +123,16 @@ class CrossMarginGate:
             return
         accounts = self.venue.ledger.accounts
         epoch = self.venue.price_epoch
-        for account_id, signed in ((taker, delta), (maker, -delta)):
+        for account_id, key in (
+            (taker, (symbol, delta, price, taker_fee)),
+            (maker, (symbol, -delta, price, maker_fee)),
+        ):
             entry = pending.get(account_id)
             if entry is None:
                 continue
-            stamp, at_epoch, key, equity, initial, parts = entry
+            stamp, at_epoch, fill, equity, initial, parts = entry
             account = accounts[account_id]
-            if key == (symbol, signed, price) and account.stamp == stamp + 1 and epoch == at_epoch:
+            if fill == key and account.stamp == stamp + 1 and epoch == at_epoch:
                 self._cache[account_id] = (account.stamp, epoch, equity, initial, parts)
         pending.clear()
 
@@ -311,7 +316,14 @@ class CrossMarginGate:
                 after[traded] = (value, required)
             else:
                 after.pop(traded, None)
-            self._pending[account.id] = (totals[0], totals[1], (traded, delta, price), equity, initial, after)
+            self._pending[account.id] = (
+                totals[0],
+                totals[1],
+                (traded, delta, price, fee),
+                equity,
+                initial,
+                after,
+            )
         return True
 
     def _totals(self, account: Account) -> tuple[int, int, int, int, dict[str, tuple[int, int]]] | None:
