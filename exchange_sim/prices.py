@@ -135,7 +135,8 @@ _CORRELATION_EXPECTED = "a symmetric positive semi-definite matrix with 1 on the
 def round_to_ticks(price: Fraction, tick_size: Fraction) -> int:
     """A price in settlement units -> integer ticks: nearest tick, ties to even, at least 1.
 
-    >>> round_to_ticks(Fraction("100.25"), Fraction("0.5")), round_to_ticks(Fraction("100.75"), Fraction("0.5"))
+    >>> half = Fraction("0.5")
+    >>> round_to_ticks(Fraction("100.25"), half), round_to_ticks(Fraction("100.75"), half)
     (200, 202)
     >>> round_to_ticks(Fraction("0.1"), Fraction("0.5"))
     1
@@ -146,18 +147,29 @@ def round_to_ticks(price: Fraction, tick_size: Fraction) -> int:
 # validation helpers ---------------------------------------------------------------------------
 
 
-def _exact(value: object, name: str, expected: str) -> Fraction:
-    """``value`` read exactly (decimal string, int, Decimal, Fraction), else UnitError on ``name``."""
+def _exact(value: object, name: str, expected: str, where: str = "") -> Fraction:
+    """``value`` read exactly (decimal string, int, Decimal, Fraction), else UnitError on ``name``.
+
+    ``where`` (default ``name``) starts the message, e.g. ``points[2] price``.
+    """
     try:
         return parse_decimal(value)  # type: ignore[arg-type]
     except UnitError as exc:
-        raise UnitError(f"{name}: {exc}", field=name, expected=expected, got=value) from None
+        raise UnitError(f"{where or name}: {exc}", field=name, expected=expected, got=value) from None
+
+
+def _fmt(value: Fraction) -> str:
+    """A Fraction as a decimal string when it has one (``"0.5"``), else as ``"1/3"``."""
+    try:
+        return format_fraction(value)
+    except UnitError:
+        return str(value)
 
 
 def _at_least(value: object, name: str, expected: str, low: Fraction, strict: bool) -> Fraction:
     exact = _exact(value, name, expected)
     if exact < low or (strict and exact == low):
-        raise UnitError(f"{name} must be {expected}, got {format_fraction(exact)}", field=name, expected=expected)
+        raise UnitError(f"{name} must be {expected}, got {_fmt(exact)}", field=name, expected=expected)
     return exact
 
 
@@ -234,7 +246,11 @@ class ScriptedPath:
         for index, point in enumerate(self.points):
             where = f"points[{index}]"
             if isinstance(point, str | bytes) or not isinstance(point, Sequence) or len(point) != 2:
-                raise UnitError(f"{where} must be a (time_us, price) pair, got {point!r}", field="points", expected=expected)
+                raise UnitError(
+                    f"{where} must be a (time_us, price) pair, got {point!r}",
+                    field="points",
+                    expected=expected,
+                )
             time_us, price = point
             if isinstance(time_us, bool) or not isinstance(time_us, int) or time_us < 0:
                 raise UnitError(
@@ -251,10 +267,10 @@ class ScriptedPath:
                     expected=expected,
                     got=time_us,
                 )
-            exact = _exact(price, "points", expected)
+            exact = _exact(price, "points", expected, f"{where} price")
             if exact <= 0:
                 raise UnitError(
-                    f"{where} price must be positive, got {format_fraction(exact)}",
+                    f"{where} price must be positive, got {_fmt(exact)}",
                     field="points",
                     expected=expected,
                     got=price,
@@ -298,7 +314,11 @@ def _random_fields(
     exact_start = _at_least(start, "start", start_expected, tick, strict=False)
     exact_drift = _exact(drift, "drift", 'a decimal drift per year such as "0.05" (5%)')
     vol = _at_least(
-        volatility, "volatility", 'a non-negative decimal volatility per year such as "0.8" (80%)', Fraction(0), False
+        volatility,
+        "volatility",
+        'a non-negative decimal volatility per year such as "0.8" (80%)',
+        Fraction(0),
+        False,
     )
     return exact_start, tick, exact_drift, vol
 
@@ -432,29 +452,33 @@ def _correlation_matrix(rows: object, n: int) -> tuple[tuple[Fraction, ...], ...
             expected=f"{_CORRELATION_EXPECTED}, {shape}",
         )
     matrix = tuple(
-        tuple(_exact(x, "correlation", f"{_CORRELATION_EXPECTED}, decimal entries") for x in row) for row in rows
+        tuple(
+            _exact(x, "correlation", f"{_CORRELATION_EXPECTED}, decimal entries", f"correlation[{i}][{j}]")
+            for j, x in enumerate(row)
+        )
+        for i, row in enumerate(rows)
     )
     for i in range(n):
         for j in range(n):
             entry = matrix[i][j]
             if i == j and entry != 1:
                 raise UnitError(
-                    f"correlation[{i}][{i}] must be 1 (the diagonal), got {format_fraction(entry)}",
+                    f"correlation[{i}][{i}] must be 1 (the diagonal), got {_fmt(entry)}",
                     field="correlation",
                     expected=_CORRELATION_EXPECTED,
                     got=rows[i][j],  # type: ignore[index]
                 )
             if not -1 <= entry <= 1:
                 raise UnitError(
-                    f"correlation[{i}][{j}] must be from -1 to 1, got {entry}",
+                    f"correlation[{i}][{j}] must be from -1 to 1, got {_fmt(entry)}",
                     field="correlation",
                     expected=_CORRELATION_EXPECTED,
                     got=rows[i][j],  # type: ignore[index]
                 )
             if entry != matrix[j][i]:
                 raise UnitError(
-                    f"correlation is not symmetric: correlation[{i}][{j}] = {entry}"
-                    f" but correlation[{j}][{i}] = {matrix[j][i]}",
+                    f"correlation is not symmetric: correlation[{i}][{j}] = {_fmt(entry)}"
+                    f" but correlation[{j}][{i}] = {_fmt(matrix[j][i])}",
                     field="correlation",
                     expected=_CORRELATION_EXPECTED,
                     got=rows[i][j],  # type: ignore[index]
@@ -552,7 +576,9 @@ class _Stepper:
         self.lam, self.mean, self.std = np.array(lam), np.array(mean), np.array(std)
         self.jumpy = bool(np.any(self.lam > 0))
         self.start_ticks = tuple(round_to_ticks(Fraction(c.start), Fraction(c.tick_size)) for c in components)
-        self.log_start = np.log(np.array([float(Fraction(c.start) / Fraction(c.tick_size)) for c in components]))
+        self.log_start = np.log(
+            np.array([float(Fraction(c.start) / Fraction(c.tick_size)) for c in components])
+        )
         self.diffusion, self.counts, self.sizes = rng.spawn(3)
 
     def draw(self, k: int) -> Increments:
@@ -617,7 +643,9 @@ def iter_prices(
     return _random_rows(_Stepper(process, rng, step), start, (end - start) // step, step)
 
 
-def _random_rows(stepper: _Stepper, start: int, steps: int, step: int) -> Iterator[tuple[int, tuple[int, ...]]]:
+def _random_rows(
+    stepper: _Stepper, start: int, steps: int, step: int
+) -> Iterator[tuple[int, tuple[int, ...]]]:
     yield start, stepper.start_ticks
     state = stepper.log_start
     time_us = start
@@ -665,7 +693,10 @@ def log_increments(
     _check_grid(0, 0, step_us)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise UnitError(
-            f"steps must be an integer >= 0, got {steps!r}", field="steps", expected="an integer >= 0", got=steps
+            f"steps must be an integer >= 0, got {steps!r}",
+            field="steps",
+            expected="an integer >= 0",
+            got=steps,
         )
     return _Stepper(process, rng, step_us).draw(steps)
 
@@ -747,7 +778,7 @@ def _read_rows(text: str, source: str) -> list[tuple[int, Fraction]]:
         raise PriceFileError(source, 1, _HEADER_EXPECTED, "end of file")
     header_line, header_text = rows[0]
     header = tuple(cell.strip().lower() for cell in next(csv.reader([header_text])))
-    unit = _HEADERS.get(header)  # type: ignore[call-overload]
+    unit = _HEADERS.get(header)
     if unit is None:
         raise PriceFileError(source, header_line, _HEADER_EXPECTED, _quote(header_text))
     if len(rows) == 1:
@@ -757,7 +788,9 @@ def _read_rows(text: str, source: str) -> list[tuple[int, Fraction]]:
     for number, line in rows[1:]:
         cells = [cell.strip() for cell in next(csv.reader([line]))]
         if len(cells) != 2:
-            raise PriceFileError(source, number, f"2 columns ({unit},price), found {len(cells)}", _quote(line))
+            raise PriceFileError(
+                source, number, f"2 columns ({unit},price), found {len(cells)}", _quote(line)
+            )
         time_text, price_text = cells
         time_us = _read_time(time_text, unit, source, number)
         if points and time_us <= points[-1][0]:
