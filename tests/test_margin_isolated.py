@@ -108,6 +108,8 @@ def test_opening_an_isolated_position_moves_its_initial_margin() -> None:
     assert usdc(v, "alice/BTC-PERP") == (900 - 9_000) * M
     assert v.position_of("alice", P).size == 300
     assert v.account("alice").positions == {}  # the main account holds no position
+    assert {s: p.size for s, p in v.positions("alice").items()} == {P: 300}
+    assert v.positions("mm")[P].size == -300  # a cross account's own positions
     _, events = read_journal(journal.getvalue())
     moved = [e for e in events if e[0] == Ev.MARGIN_MOVED]
     assert moved == [[Ev.MARGIN_MOVED, v.account("alice").index, 0, 900 * M]]
