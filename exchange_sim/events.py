@@ -27,7 +27,8 @@ SET_INDEX            10    ts, asset, price (settlement atoms per whole unit of 
 MARGIN_TRANSFER      11    ts, account, instrument, amount (settlement atoms; > 0 into the
                            isolated position, < 0 out of it)
 SUBMIT_LEGS          12    ts, account, legs (an array of [instrument, side, size, price]
-                           arrays) [, client_id]
+                           arrays)
+SETTLE_EXPIRY        13    ts, instrument, settlement price (ticks, or a decimal string)
 ACCEPTED             20    order_id [, band limit price for a market order]
 REJECTED             21    reason
 FILL                 22    maker_order_id, price, lots, taker_fee, maker_fee (the taker is the
@@ -42,6 +43,8 @@ REPRICED             27    order_id, price (ticks) (a post-only order slid insid
 MARGIN_MOVED         28    account, instrument, amount (settlement atoms moved between an
                            isolated account's main account and the position's sub-account:
                            > 0 into the position, < 0 back to the main account)
+SETTLED              29    account, size (signed lots closed), amount (settlement atoms the
+                           account received, < 0: paid) at a future's expiry
 ===================  ====  ====================================================================
 """
 
@@ -65,6 +68,7 @@ class Ev(IntEnum):
     SET_INDEX = 10
     MARGIN_TRANSFER = 11
     SUBMIT_LEGS = 12
+    SETTLE_EXPIRY = 13
     FILL = 22
     ENDED = 23
     AMENDED = 24
@@ -72,6 +76,7 @@ class Ev(IntEnum):
     TRIMMED = 26
     REPRICED = 27
     MARGIN_MOVED = 28
+    SETTLED = 29
 
 
 INPUTS = frozenset(
@@ -88,6 +93,7 @@ INPUTS = frozenset(
         Ev.SET_INDEX,
         Ev.MARGIN_TRANSFER,
         Ev.SUBMIT_LEGS,
+        Ev.SETTLE_EXPIRY,
     }
 )
 """Codes of events that replay re-applies."""

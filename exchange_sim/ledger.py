@@ -177,6 +177,34 @@ class Ledger:
         buyer.stamp += 1
         seller.stamp += 1
 
+    def settle_positions(self, inst: Instrument, price: int) -> list[tuple[Account, int, int]]:
+        """Close every position in ``inst`` at ``price`` ticks (a dated future's expiry), all or
+        nothing: each holder receives ``size x price x atoms_per_tick_per_lot`` (a long receives,
+        a short pays), as if it sold (bought back) its position at ``price``. Because positions
+        net to zero, the amounts do too: no money enters or leaves. Returns ``(account, size,
+        amount)`` per holder, in ledger order. O(accounts)."""
+        symbol, asset = inst.symbol, inst.settlement_asset
+        apl = inst.atoms_per_tick_per_lot
+        # compute --------------------------------------------------------------------------
+        closing = []
+        for account in self.by_index:
+            position = account.positions.get(symbol)
+            if position is None or not position.size:
+                continue
+            amount = position.size * price * apl
+            after = position_after(position.size, position.cost, position.realized, -position.size, -amount)
+            closing.append((account, position, after, account.balances.get(asset, 0) + amount, amount))
+        # commit: plain assignments only --------------------------------------------------------
+        out = []
+        for account, position, after, balance, amount in closing:
+            out.append((account, position.size, amount))
+            account.balances[asset] = balance
+            position.size, position.cost, position.realized = after
+            account.stamp += 1
+        if symbol in self.open_interest:
+            self.open_interest[symbol] = 0
+        return out
+
     # invariants --------------------------------------------------------------------------
 
     def totals(self, asset: str) -> int:

@@ -156,6 +156,12 @@ class Reason(IntEnum):
     """A multi-leg order names the same instrument in two legs."""
     LEGS_UNFILLED = 64
     """A multi-leg order whose legs could not all fill in full at once: nothing filled."""
+    NOT_A_FUTURE = 65
+    """Expiry settlement of an instrument that is not a dated future."""
+    NOT_EXPIRED = 66
+    """Expiry settlement before the future's expiry time."""
+    ALREADY_SETTLED = 67
+    """The future has been settled already."""
 
 
 REDUCE_ONLY_FLAG = 1

@@ -120,6 +120,8 @@ class Venue:
         """Mark price (ticks) per instrument, as last set by :meth:`set_mark_price`."""
         self.index_prices: dict[str, int] = {}
         """Index price per non-settlement asset, in settlement atoms per whole unit."""
+        self.settled: dict[str, int] = {}
+        """Settlement price (ticks) of every dated future settled at its expiry."""
         self.price_epoch = 0
         """Bumped whenever a price that margin is valued at changes: a mark, an index price, or
         the last trade of an instrument without a mark (caches compare it)."""
@@ -440,6 +442,68 @@ class Venue:
         self.index_prices[asset] = atoms  # type: ignore[assignment]
         self.price_epoch += 1
         return Result(True, value=atoms)
+
+    # ---------------------------------------------------------------- expiry
+
+    def settle_expiry(self, ts: int, instrument: str, price: int | str | Decimal) -> Result:
+        """Settle a dated future at its expiry: every resting order and untriggered stop of the
+        instrument ends (``INSTRUMENT_EXPIRED``), and every position is closed at ``price`` (the
+        settlement price, e.g. an average of the index over a window:
+        :func:`exchange_sim.settlement.settlement_price`), each holder receiving or paying
+        ``size x price x atoms_per_tick_per_lot`` (journaled as ``SETTLED``); an isolated
+        position's remaining margin returns to its main account. Refused before the expiry time
+        (``NOT_EXPIRED``), for an instrument that is not a future (``NOT_A_FUTURE``) and a second
+        time (``ALREADY_SETTLED``). Orders on an expired future are refused already
+        (``INSTRUMENT_EXPIRED``). ``value``: the settlement price in ticks."""
+        _check_ts(ts)
+        listing = self._listing.get(instrument) if type(instrument) is str else None
+        price = _raw(price)
+        self._write_input(
+            (Ev.SETTLE_EXPIRY, ts, listing[1] if listing is not None else _raw(instrument), price)
+        )
+        reason = self._stale(ts)
+        ticks = None
+        if reason is None:
+            if listing is None:
+                reason = Reason.UNKNOWN_INSTRUMENT
+            elif listing[0].expiry_us is None or listing[0].is_spot:
+                reason = Reason.NOT_A_FUTURE
+            elif ts < listing[0].expiry_us:
+                reason = Reason.NOT_EXPIRED
+            elif instrument in self.settled:
+                reason = Reason.ALREADY_SETTLED
+            else:
+                ticks = self._ticks(price, listing[0])
+                if ticks is None:
+                    reason = _bad_price(price, listing[0])
+        if reason is not None:
+            return self._reject(reason)
+        assert listing is not None and ticks is not None
+        inst, _, book = listing
+        for order in sorted(book.orders.values(), key=_by_id):
+            book.remove(order)
+            self._write((_ENDED, order.order_id, Reason.INSTRUMENT_EXPIRED, order.remaining))
+            if order.client_id is not None:
+                self._forget(order)
+        stop_book = self.stops[instrument]
+        for stop in sorted(stop_book.orders.values(), key=lambda s: s.order.order_id):
+            stop_book.remove(stop.order.order_id)
+            self._stop_count -= 1
+            self._write((_ENDED, stop.order.order_id, Reason.INSTRUMENT_EXPIRED, stop.order.remaining))
+            if stop.order.client_id is not None:
+                self._forget(stop.order)
+        self._reduce_only = {k: v for k, v in self._reduce_only.items() if k[1] != instrument}
+        for account, size, amount in self.ledger.settle_positions(inst, ticks):
+            self._write((Ev.SETTLED, account.index, size, amount))
+        for main_id, subs in self.sub_accounts.items():
+            sub = subs.get(instrument)
+            left = sub.balances.get(inst.settlement_asset, 0) if sub is not None else 0
+            if left > 0:
+                self._move_margin(self.ledger.accounts[main_id], sub, instrument, -left)  # type: ignore[arg-type]
+        self.settled[instrument] = ticks
+        self.marks[instrument] = ticks
+        self.price_epoch += 1
+        return Result(True, value=ticks)
 
     # ---------------------------------------------------------------- orders
 
@@ -1361,6 +1425,10 @@ class Venue:
 
 def _by_seq(order: Order) -> int:
     return order.seq
+
+
+def _by_id(order: Order) -> int:
+    return order.order_id
 
 
 def _check_ts(ts: Any) -> None:
