@@ -29,6 +29,7 @@ MARGIN_TRANSFER      11    ts, account, instrument, amount (settlement atoms; > 
 SUBMIT_LEGS          12    ts, account, legs (an array of [instrument, side, size, price]
                            arrays)
 SETTLE_EXPIRY        13    ts, instrument, settlement price (ticks, or a decimal string)
+FUNDING              14    ts, instrument, funding rate (ppm; > 0: longs pay shorts)
 ACCEPTED             20    order_id [, band limit price for a market order]
 REJECTED             21    reason
 FILL                 22    maker_order_id, price, lots, taker_fee, maker_fee (the taker is the
@@ -45,6 +46,8 @@ MARGIN_MOVED         28    account, instrument, amount (settlement atoms moved b
                            > 0 into the position, < 0 back to the main account)
 SETTLED              29    account, size (signed lots closed), amount (settlement atoms the
                            account received, < 0: paid) at a future's expiry
+FUNDED               30    account, amount (settlement atoms the account received in a funding
+                           payment, < 0: paid); the rounding residue stays in ``@funding``
 ===================  ====  ====================================================================
 """
 
@@ -69,6 +72,7 @@ class Ev(IntEnum):
     MARGIN_TRANSFER = 11
     SUBMIT_LEGS = 12
     SETTLE_EXPIRY = 13
+    FUNDING = 14
     FILL = 22
     ENDED = 23
     AMENDED = 24
@@ -77,6 +81,7 @@ class Ev(IntEnum):
     REPRICED = 27
     MARGIN_MOVED = 28
     SETTLED = 29
+    FUNDED = 30
 
 
 INPUTS = frozenset(
@@ -94,6 +99,7 @@ INPUTS = frozenset(
         Ev.MARGIN_TRANSFER,
         Ev.SUBMIT_LEGS,
         Ev.SETTLE_EXPIRY,
+        Ev.FUNDING,
     }
 )
 """Codes of events that replay re-applies."""

@@ -162,6 +162,12 @@ class Reason(IntEnum):
     """Expiry settlement before the future's expiry time."""
     ALREADY_SETTLED = 67
     """The future has been settled already."""
+    NOT_A_PERPETUAL = 68
+    """Funding applies to perpetuals only."""
+    INVALID_RATE = 69
+    """A funding rate must be an integer number of ppm strictly between -1000000 and 1000000."""
+    NO_MARK_PRICE = 70
+    """The instrument has no mark price (nor a last trade) to value positions at."""
 
 
 REDUCE_ONLY_FLAG = 1

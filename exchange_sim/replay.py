@@ -106,6 +106,8 @@ def apply_input(venue: Venue, event: list[Any]) -> None:
         if isinstance(legs, list):
             legs = [_leg(venue, leg) for leg in legs]
         venue.submit_legs(event[1], _account(venue, event[2]), legs)
+    elif code == Ev.FUNDING:
+        venue.apply_funding(event[1], _instrument(venue, event[2]), event[3])
     elif code == Ev.SETTLE_EXPIRY:
         venue.settle_expiry(event[1], _instrument(venue, event[2]), event[3])
     elif code == Ev.SET_REFERENCE:

@@ -28,7 +28,8 @@ from exchange_sim.accounts import Account, Position
 from exchange_sim.book import OrderBook
 from exchange_sim.config import ReferenceSource, VenueConfig
 from exchange_sim.events import Ev
-from exchange_sim.instruments import Instrument
+from exchange_sim.funding import FUNDING_RESIDUE_ACCOUNT, funding_payments
+from exchange_sim.instruments import Instrument, InstrumentKind
 from exchange_sim.journal import FORMAT_NAME, SCHEMA_VERSION, JournalWriter
 from exchange_sim.ledger import Ledger
 from exchange_sim.margin.config import (
@@ -442,6 +443,56 @@ class Venue:
         self.index_prices[asset] = atoms  # type: ignore[assignment]
         self.price_epoch += 1
         return Result(True, value=atoms)
+
+    # ---------------------------------------------------------------- funding
+
+    def apply_funding(self, ts: int, instrument: str, rate_ppm: int) -> Result:
+        """Pay one funding interval of a perpetual at ``rate_ppm`` (:func:`exchange_sim.funding.
+        funding_rate` computes it from premium samples): every position, wherever it is held
+        (isolated sub-accounts and system accounts included), pays or receives
+        ``size x mark x atoms_per_tick_per_lot x rate``, longs paying shorts when the rate is
+        positive. Payers' charges round up and receivers' credits down; the residue stays in the
+        system account ``@funding`` (opened at the first funding), so the payments net to
+        exactly zero (:func:`exchange_sim.funding.funding_payments`). Journaled as ``FUNDED`` per
+        account. Refused for a non-perpetual (``NOT_A_PERPETUAL``), a rate that is not an integer
+        in (-1000000, 1000000) ppm (``INVALID_RATE``) and without a mark or a last trade
+        (``NO_MARK_PRICE``). ``value``: the residue in atoms."""
+        _check_ts(ts)
+        listing = self._listing.get(instrument) if type(instrument) is str else None
+        rate_ppm = _raw(rate_ppm)
+        self._write_input((Ev.FUNDING, ts, listing[1] if listing is not None else _raw(instrument), rate_ppm))
+        reason = self._stale(ts)
+        mark = None
+        if reason is None:
+            if listing is None:
+                reason = Reason.UNKNOWN_INSTRUMENT
+            elif listing[0].kind is not InstrumentKind.PERPETUAL:
+                reason = Reason.NOT_A_PERPETUAL
+            elif type(rate_ppm) is not int or not -PPM < rate_ppm < PPM:
+                reason = Reason.INVALID_RATE
+            else:
+                mark = self.marks.get(instrument) or self.last_trade.last.get(instrument)
+                if mark is None:
+                    reason = Reason.NO_MARK_PRICE
+        if reason is not None:
+            return self._reject(reason)
+        assert listing is not None and mark is not None
+        inst = listing[0]
+        positions = {
+            account.id: account.positions[instrument].size
+            for account in self.ledger.by_index
+            if instrument in account.positions and account.positions[instrument].size
+        }
+        payments = funding_payments(positions, mark, rate_ppm, inst.atoms_per_tick_per_lot)
+        if not payments.transfers:
+            return Result(True, value=0)
+        pool = self.ledger.accounts.get(FUNDING_RESIDUE_ACCOUNT) or self.ledger.open(FUNDING_RESIDUE_ACCOUNT)
+        accounts, asset = self.ledger.accounts, inst.settlement_asset
+        for transfer in payments.transfers:  # computed above: from here on, transfers only
+            self.ledger.transfer(pool, accounts[transfer.account], asset, transfer.amount)
+        for transfer in payments.transfers:
+            self._write((Ev.FUNDED, accounts[transfer.account].index, transfer.amount))
+        return Result(True, value=payments.residue)
 
     # ---------------------------------------------------------------- expiry
 
