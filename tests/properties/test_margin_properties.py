@@ -1,8 +1,9 @@
 """Property: after any fill the cross-margin gate accepted, each side meets initial margin or is
 no riskier than before (DESIGN.md invariant 5), and money and positions stay conserved.
 
-Random limit and IOC orders of four thinly funded accounts, and random mark moves, on a venue
-with margin rules, under each placement policy, with accounts in cross or isolated mode. A
+Random limit and IOC orders of four thinly funded accounts, random mark moves and funding
+payments, on a venue with margin rules, under each placement policy, with accounts in cross or
+isolated mode. A
 watching venue records each account's margin state just before and just after every fill that
 happens (for an isolated account: the position's sub-account, and its main account after); the
 property is checked on those, with the rule written out here independently of the gate's code.
@@ -82,6 +83,7 @@ ACTIONS = st.lists(
             st.sampled_from([TimeInForce.GTC, TimeInForce.IOC]),
         ),
         st.tuples(st.just("mark"), st.integers(27_000, 33_000)),
+        st.tuples(st.just("funding"), st.integers(-5_000, 5_000)),
     ),
     min_size=10,
     max_size=80,
@@ -103,6 +105,8 @@ def test_every_fill_leaves_each_side_at_initial_or_no_riskier(actions, placement
     for ts, action in enumerate(actions, 1):
         if action[0] == "mark":
             venue.set_mark_price(ts, P, action[1])
+        elif action[0] == "funding":  # conservation (venue._check) holds through funding too
+            assert venue.apply_funding(ts, P, action[1]).ok
         else:
             _, account, side, size, price, tif = action
             venue.submit(ts, account, P, side, size, price, tif=tif)
