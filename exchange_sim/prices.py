@@ -20,14 +20,14 @@ Formulas (``dt`` is the step in years, ``Z`` independent standard normals):
 
 * Time: ``dt = step_us / US_PER_YEAR`` with ``US_PER_YEAR = 365 x 86_400 x 10**6`` (a 365-day
   year; drift, volatility and intensity are per such year).
-* GBM, the exact discretisation (no time-step error; Glasserman 2003, section 3.2.1)::
+* GBM, the exact discretisation (no time-step error; Glasserman 2003, chapter 3)::
 
       S(t + dt) = S(t) x exp((mu - sigma**2 / 2) dt + sigma sqrt(dt) Z)
 
   so ``log S`` has i.i.d. normal increments with mean ``(mu - sigma**2/2) dt`` and variance
   ``sigma**2 dt``, and ``E[S(t)] = S(0) exp(mu t)``.
-* Merton jump diffusion (Merton 1976; simulated at fixed dates as in Glasserman 2003, section
-  3.5.1): jumps arrive at rate ``lambda`` per year and multiply the price by ``Y = exp(J)`` with
+* Merton jump diffusion (Merton 1976; simulated at fixed dates as in Glasserman 2003, chapter
+  3): jumps arrive at rate ``lambda`` per year and multiply the price by ``Y = exp(J)`` with
   ``J ~ N(m, s**2)``. With ``N ~ Poisson(lambda dt)`` jumps in a step, the sum of their ``J`` is
   exactly ``N(N m, N s**2)``, so one more normal ``Z'`` per step suffices::
 
@@ -37,7 +37,7 @@ Formulas (``dt`` is the step in years, ``Z`` independent standard normals):
 
   The compensator ``- lambda kappa`` keeps ``mu`` the expected rate of return:
   ``E[S(t)] = S(0) exp(mu t)`` as for GBM. With ``lambda = 0`` the step is GBM's, bit for bit.
-* Correlation (Glasserman 2003, section 2.3.3): the diffusion shocks are ``Z_corr = L Z`` with
+* Correlation (Glasserman 2003, chapter 2): the diffusion shocks are ``Z_corr = L Z`` with
   ``L L^T = R``, the correlation matrix. ``R`` is validated exactly (symmetric, unit diagonal,
   positive semi-definite) by a rational ``L D L^T`` elimination, which also gives ``L`` (as
   ``L_ij sqrt(D_j)``) for singular matrices such as a correlation of exactly 1. Jumps stay
@@ -45,9 +45,10 @@ Formulas (``dt`` is the step in years, ``Z`` independent standard normals):
 
 Randomness (DESIGN.md, "Randomness"): every random process takes a :class:`numpy.random.Generator`
 that the caller spawned from the scenario seed. :func:`sample` draws nothing from it directly: it
-spawns three children (``rng.spawn(3)``): diffusion normals, jump counts, jump sizes; each child
-only ever draws one kind of number, so the path is the same however it is generated in blocks, a
-shorter run is a prefix of a longer one, and adding jumps leaves the diffusion shocks unchanged.
+spawns three children (``rng.spawn(3)``, so a second call with the same generator gives a new,
+independent path): diffusion normals, jump counts, jump sizes. Each child only ever draws one kind
+of number, so the path is the same however it is generated in blocks, a shorter run is a prefix
+of a longer one, and adding jumps leaves the diffusion shocks unchanged.
 There is no module-level random state and no wall clock. The same generator seed gives the same
 path bit for bit on the same platform with the pinned numpy (``constraints.txt``): ``exp`` and
 ``log`` come from numpy and the C library and may differ in the last bit elsewhere. The
@@ -63,17 +64,19 @@ integer) raises :class:`~exchange_sim.units.UnitError`.
 
 Sources:
 
-* P. Glasserman, *Monte Carlo Methods in Financial Engineering*, Springer, 2003: section 2.3.3
-  (Cholesky factor, semidefinite case), 3.2.1 (exact GBM step), 3.5.1 (jump diffusion at fixed
-  dates).
+* P. Glasserman, *Monte Carlo Methods in Financial Engineering*, Springer, 2003: chapter 2
+  (Cholesky factor, semidefinite case) and chapter 3 (exact GBM step, jump diffusion at fixed
+  dates); section numbers not checked against the book, so not given.
 * R. C. Merton, "Option pricing when underlying stock returns are discontinuous", *Journal of
   Financial Economics* 3 (1976), 125-144.
 
 >>> path = ScriptedPath(((0, "100"), (10, "101")), tick_size="1", interpolation="linear")
 >>> [path.price_at(t) for t in (0, 5, 10)]
 [100, 100, 101]
->>> sample(GBM(start="30000", tick_size="0.5", volatility="0.8"), None, 0, 0, 1)
-[(0, (60000,))]
+>>> import numpy as np
+>>> btc = GBM(start="30000", tick_size="0.5", drift="0", volatility="0.8")
+>>> sample(btc, np.random.default_rng(42), 0, 3_000_000, 1_000_000)  # 60000 ticks = 30000
+[(0, (60000,)), (1000000, (60004,)), (2000000, (60009,)), (3000000, (60009,))]
 """
 
 from __future__ import annotations
@@ -96,9 +99,9 @@ import numpy as np
 from exchange_sim.units import US_PER_SECOND, UnitError, format_fraction, parse_decimal
 
 __all__ = [
+    "GBM",
     "MAX_TICKS",
     "US_PER_YEAR",
-    "GBM",
     "Correlated",
     "Increments",
     "Interpolation",
@@ -126,6 +129,7 @@ _BLOCK = 4_096
 
 _TICK_EXPECTED = 'a positive decimal tick size such as "0.5"'
 _PRICE_EXPECTED = "a positive decimal price"
+_VOLATILITY_EXPECTED = 'a non-negative decimal volatility per year such as "0.8" (80%)'
 _CORRELATION_EXPECTED = "a symmetric positive semi-definite matrix with 1 on the diagonal"
 
 
@@ -169,7 +173,9 @@ def _fmt(value: Fraction) -> str:
 def _at_least(value: object, name: str, expected: str, low: Fraction, strict: bool) -> Fraction:
     exact = _exact(value, name, expected)
     if exact < low or (strict and exact == low):
-        raise UnitError(f"{name} must be {expected}, got {_fmt(exact)}", field=name, expected=expected)
+        raise UnitError(
+            f"{name} must be {expected}, got {_fmt(exact)}", field=name, expected=expected, got=value
+        )
     return exact
 
 
@@ -238,43 +244,29 @@ class ScriptedPath:
             "a non-empty sequence of (time_us, price) pairs: integer times >= 0 that strictly"
             " increase, positive decimal prices"
         )
+
+        def bad(message: str, got: object = None) -> UnitError:
+            return UnitError(message, field="points", expected=expected, got=got)
+
         if isinstance(self.points, str | bytes) or not isinstance(self.points, Sequence) or not self.points:
-            raise UnitError(
-                f"points must be {expected}, got {self.points!r}", field="points", expected=expected
-            )
+            raise bad(f"points must be {expected}, got {self.points!r}")
         points: list[tuple[int, Fraction]] = []
         for index, point in enumerate(self.points):
             where = f"points[{index}]"
             if isinstance(point, str | bytes) or not isinstance(point, Sequence) or len(point) != 2:
-                raise UnitError(
-                    f"{where} must be a (time_us, price) pair, got {point!r}",
-                    field="points",
-                    expected=expected,
-                )
+                raise bad(f"{where} must be a (time_us, price) pair, got {point!r}", point)
             time_us, price = point
             if isinstance(time_us, bool) or not isinstance(time_us, int) or time_us < 0:
-                raise UnitError(
-                    f"{where} time must be an integer number of microseconds >= 0, got {time_us!r}",
-                    field="points",
-                    expected=expected,
-                    got=time_us,
+                raise bad(
+                    f"{where} time must be an integer number of microseconds >= 0, got {time_us!r}", time_us
                 )
             if points and time_us <= points[-1][0]:
-                raise UnitError(
-                    f"{where} time {time_us} is not after points[{index - 1}] time {points[-1][0]}:"
-                    " times must strictly increase",
-                    field="points",
-                    expected=expected,
-                    got=time_us,
+                raise bad(
+                    f"{where} time {time_us} is not after points[{index - 1}] time {points[-1][0]}", time_us
                 )
             exact = _exact(price, "points", expected, f"{where} price")
             if exact <= 0:
-                raise UnitError(
-                    f"{where} price must be positive, got {_fmt(exact)}",
-                    field="points",
-                    expected=expected,
-                    got=price,
-                )
+                raise bad(f"{where} price must be positive, got {_fmt(exact)}", price)
             points.append((time_us, exact))
         object.__setattr__(self, "points", tuple(points))
         object.__setattr__(self, "tick_size", tick)
@@ -306,21 +298,20 @@ class ScriptedPath:
 # random processes -----------------------------------------------------------------------------
 
 
-def _random_fields(
-    start: object, tick_size: object, drift: object, volatility: object
-) -> tuple[Fraction, Fraction, Fraction, Fraction]:
-    tick = _tick_size(tick_size)
-    start_expected = f"a positive decimal price of at least one tick ({format_fraction(tick)})"
-    exact_start = _at_least(start, "start", start_expected, tick, strict=False)
-    exact_drift = _exact(drift, "drift", 'a decimal drift per year such as "0.05" (5%)')
-    vol = _at_least(
-        volatility,
-        "volatility",
-        'a non-negative decimal volatility per year such as "0.8" (80%)',
-        Fraction(0),
-        False,
-    )
-    return exact_start, tick, exact_drift, vol
+def _random_fields(process: GBM | JumpDiffusion) -> None:
+    """Validate the fields GBM and JumpDiffusion share and store them as Fractions."""
+    tick = _tick_size(process.tick_size)
+    start_expected = f"a positive decimal price of at least one tick ({_fmt(tick)})"
+    values = {
+        "start": _at_least(process.start, "start", start_expected, tick, strict=False),
+        "tick_size": tick,
+        "drift": _exact(process.drift, "drift", 'a decimal drift per year such as "0.05" (5%)'),
+        "volatility": _at_least(
+            process.volatility, "volatility", _VOLATILITY_EXPECTED, Fraction(0), strict=False
+        ),
+    }
+    for name, value in values.items():
+        object.__setattr__(process, name, value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,12 +331,7 @@ class GBM:
     volatility: Number = 0
 
     def __post_init__(self) -> None:
-        for name, value in zip(
-            ("start", "tick_size", "drift", "volatility"),
-            _random_fields(self.start, self.tick_size, self.drift, self.volatility),
-            strict=True,
-        ):
-            object.__setattr__(self, name, value)
+        _random_fields(self)
 
     @property
     def tick_sizes(self) -> tuple[Fraction, ...]:
@@ -373,12 +359,7 @@ class JumpDiffusion:
     jump_std: Number = 0
 
     def __post_init__(self) -> None:
-        for name, value in zip(
-            ("start", "tick_size", "drift", "volatility"),
-            _random_fields(self.start, self.tick_size, self.drift, self.volatility),
-            strict=True,
-        ):
-            object.__setattr__(self, name, value)
+        _random_fields(self)
         intensity = _at_least(
             self.intensity,
             "intensity",
@@ -413,7 +394,8 @@ class Correlated:
             stored as Fractions), where ``n = len(components)``. Validated exactly: symmetric,
             1 on the diagonal, positive semi-definite; otherwise :class:`UnitError` with
             ``field="correlation"``.
-        factor: derived: the lower-triangular float factor ``L`` with ``L L^T = correlation``.
+        factor: derived: the lower-triangular float factor ``F = L sqrt(D)`` of the exact
+            ``correlation = L D L^T``, so that ``F F^T = correlation``; the shocks are ``F Z``.
     """
 
     components: tuple[GBM | JumpDiffusion, ...]
@@ -466,14 +448,14 @@ def _correlation_matrix(rows: object, n: int) -> tuple[tuple[Fraction, ...], ...
                     f"correlation[{i}][{i}] must be 1 (the diagonal), got {_fmt(entry)}",
                     field="correlation",
                     expected=_CORRELATION_EXPECTED,
-                    got=rows[i][j],  # type: ignore[index]
+                    got=_fmt(entry),
                 )
             if not -1 <= entry <= 1:
                 raise UnitError(
                     f"correlation[{i}][{j}] must be from -1 to 1, got {_fmt(entry)}",
                     field="correlation",
                     expected=_CORRELATION_EXPECTED,
-                    got=rows[i][j],  # type: ignore[index]
+                    got=_fmt(entry),
                 )
             if entry != matrix[j][i]:
                 raise UnitError(
@@ -481,7 +463,7 @@ def _correlation_matrix(rows: object, n: int) -> tuple[tuple[Fraction, ...], ...
                     f" but correlation[{j}][{i}] = {_fmt(matrix[j][i])}",
                     field="correlation",
                     expected=_CORRELATION_EXPECTED,
-                    got=rows[i][j],  # type: ignore[index]
+                    got=_fmt(entry),
                 )
     return matrix
 
@@ -500,10 +482,11 @@ def _ldl(matrix: tuple[tuple[Fraction, ...], ...]) -> tuple[list[list[Fraction]]
     for k in range(n):
         pivot = a[k][k]
         if pivot < 0 or (pivot == 0 and any(a[i][k] != 0 for i in range(k + 1, n))):
+            smallest = float(np.linalg.eigvalsh(np.array(matrix, dtype=float))[0])  # for the message only
+            about = f" (about {smallest:.3g})" if smallest < 0 else ""
             raise UnitError(
-                "correlation is not positive semi-definite (no set of variables can have these"
-                f" correlations): elimination pivot {k} is {float(pivot):.6g}"
-                + (" with a non-zero column below it" if pivot == 0 else ""),
+                "correlation is not positive semi-definite (no random variables can have these"
+                f" correlations): its smallest eigenvalue is negative{about}",
                 field="correlation",
                 expected=_CORRELATION_EXPECTED,
             )
@@ -772,7 +755,7 @@ def load_csv(
 
 
 def _read_rows(text: str, source: str) -> list[tuple[int, Fraction]]:
-    lines = text.splitlines()
+    lines = [line.removesuffix("\r") for line in text.split("\n")]  # numbered as editors do
     rows = [(number, line) for number, line in enumerate(lines, start=1) if line.strip()]
     if not rows:
         raise PriceFileError(source, 1, _HEADER_EXPECTED, "end of file")
@@ -782,23 +765,25 @@ def _read_rows(text: str, source: str) -> list[tuple[int, Fraction]]:
     if unit is None:
         raise PriceFileError(source, header_line, _HEADER_EXPECTED, _quote(header_text))
     if len(rows) == 1:
-        raise PriceFileError(source, len(lines) + 1, "at least one data row after the header", "end of file")
+        raise PriceFileError(source, header_line + 1, "at least one data row after the header", "end of file")
     points: list[tuple[int, Fraction]] = []
-    previous: tuple[int, str] | None = None  # (line, time text) of the previous row
+    previous_line, previous_time = 0, ""
     for number, line in rows[1:]:
         cells = [cell.strip() for cell in next(csv.reader([line]))]
         if len(cells) != 2:
             raise PriceFileError(
-                source, number, f"2 columns ({unit},price), found {len(cells)}", _quote(line)
+                source,
+                number,
+                f"2 columns ({unit},price)",
+                f"{len(cells)} column{'s' * (len(cells) != 1)}: {_quote(line)}",
             )
         time_text, price_text = cells
         time_us = _read_time(time_text, unit, source, number)
         if points and time_us <= points[-1][0]:
-            assert previous is not None
             raise PriceFileError(
                 source,
                 number,
-                f"a time after {previous[1]} (line {previous[0]}): times must strictly increase",
+                f"a time after {previous_time} (line {previous_line}): times must strictly increase",
                 _quote(time_text),
                 unit,
             )
@@ -809,7 +794,7 @@ def _read_rows(text: str, source: str) -> list[tuple[int, Fraction]]:
         if price <= 0:
             raise PriceFileError(source, number, _PRICE_EXPECTED, _quote(price_text), "price")
         points.append((time_us, price))
-        previous = (number, time_text)
+        previous_line, previous_time = number, time_text
     return points
 
 
