@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from exchange_sim.breakers import Breaker
 from exchange_sim.instruments import Instrument
 from exchange_sim.margin.config import MarginConfig
 from exchange_sim.orders import SelfTrade
@@ -39,6 +40,8 @@ class VenueConfig:
     """The venue's default self-trade prevention mode (accounts and orders may override it)."""
     margin: MarginConfig | None = None
     """Cross-margin rules; ``None``: no margin (every fill is accepted)."""
+    breakers: tuple[Breaker, ...] = ()
+    """Circuit breakers per instrument (``exchange_sim/breakers.py``); none by default."""
 
     def __post_init__(self) -> None:
         seen: set[str] = set()
@@ -75,6 +78,21 @@ class VenueConfig:
         object.__setattr__(self, "self_trade_prevention", stp)
         if self.margin is not None:
             _check_margin(self.margin, by_symbol, self.instruments)
+        guarded: set[str] = set()
+        for breaker in self.breakers:
+            if breaker.instrument not in names:
+                raise UnitError(
+                    f"a breaker for {breaker.instrument!r}, which is not listed",
+                    field="breakers",
+                    expected="breakers for listed instruments",
+                )
+            if breaker.instrument in guarded:
+                raise UnitError(
+                    f"two breakers for {breaker.instrument!r}",
+                    field="breakers",
+                    expected="at most one breaker per instrument",
+                )
+            guarded.add(breaker.instrument)
         try:
             reference = ReferenceSource(self.reference_price)
         except (ValueError, TypeError):
@@ -98,6 +116,7 @@ class VenueConfig:
             "reference_price": self.reference_price.value,
             "self_trade_prevention": self.self_trade_prevention.name.lower(),
             "margin": self.margin.to_dict() if self.margin is not None else None,
+            "breakers": [b.to_config() for b in self.breakers],
         }
 
     @classmethod
@@ -126,6 +145,7 @@ class VenueConfig:
             require_key(data, "reference_price", what),
             self_trade_from_name(require_key(data, "self_trade_prevention", what)),
             MarginConfig.from_dict(data["margin"]) if data.get("margin") is not None else None,
+            tuple(Breaker.from_config(b) for b in _sequence(data.get("breakers", []), "breakers")),
         )
 
 

@@ -48,6 +48,7 @@ SETTLED              29    account, size (signed lots closed), amount (settlemen
                            account received, < 0: paid) at a future's expiry
 FUNDED               30    account, amount (settlement atoms the account received in a funding
                            payment, < 0: paid); the rounding residue stays in ``@funding``
+HALTED               31    instrument, until (microseconds): a volatility halt began
 ===================  ====  ====================================================================
 """
 
@@ -82,6 +83,7 @@ class Ev(IntEnum):
     MARGIN_MOVED = 28
     SETTLED = 29
     FUNDED = 30
+    HALTED = 31
 
 
 INPUTS = frozenset(

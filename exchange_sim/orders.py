@@ -168,6 +168,10 @@ class Reason(IntEnum):
     """A funding rate must be an integer number of ppm strictly between -1000000 and 1000000."""
     NO_MARK_PRICE = 70
     """The instrument has no mark price (nor a last trade) to value positions at."""
+    PRICE_BAND_EXCEEDED = 71
+    """The limit price lies beyond the instrument's price band around the mark (circuit breaker)."""
+    INSTRUMENT_HALTED = 72
+    """The instrument is halted after a fast mark move (volatility halt): no orders or amends."""
 
 
 REDUCE_ONLY_FLAG = 1

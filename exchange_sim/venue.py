@@ -26,6 +26,7 @@ from typing import Any
 from exchange_sim import __version__
 from exchange_sim.accounts import Account, Position
 from exchange_sim.book import OrderBook
+from exchange_sim.breakers import MarkWindow, outside_band
 from exchange_sim.config import ReferenceSource, VenueConfig
 from exchange_sim.events import Ev
 from exchange_sim.funding import FUNDING_RESIDUE_ACCOUNT, funding_payments
@@ -121,6 +122,12 @@ class Venue:
         """Mark price (ticks) per instrument, as last set by :meth:`set_mark_price`."""
         self.index_prices: dict[str, int] = {}
         """Index price per non-settlement asset, in settlement atoms per whole unit."""
+        self._breakers = {b.instrument: b for b in config.breakers}
+        self._mark_windows = {
+            b.instrument: MarkWindow(b.window_us) for b in config.breakers if b.halt_move_ppm
+        }
+        self.halted_until: dict[str, int] = {}
+        """Per instrument, when its current volatility halt ends (microseconds)."""
         self.settled: dict[str, int] = {}
         """Settlement price (ticks) of every dated future settled at its expiry."""
         self.price_epoch = 0
@@ -417,6 +424,13 @@ class Venue:
             return self._reject(reason)
         self.marks[instrument] = ticks  # type: ignore[assignment]
         self.price_epoch += 1
+        window = self._mark_windows.get(instrument)
+        if window is not None:
+            breaker = self._breakers[instrument]
+            if window.moved_too_far(ts, ticks, breaker.halt_move_ppm):  # type: ignore[arg-type]
+                until = max(self.halted_until.get(instrument, 0), ts + breaker.halt_us)
+                self.halted_until[instrument] = until
+                self._write((Ev.HALTED, listing[1], until))  # type: ignore[index]
         return Result(True, value=ticks)
 
     def set_index_price(self, ts: int, asset: str, price: int | str) -> Result:
@@ -676,6 +690,10 @@ class Venue:
             if ref is None:
                 return self._reject_order(Reason.NO_REFERENCE_PRICE)
             ticks = band_limit(ref, side, inst.market_band_ppm)
+        if self._breakers:
+            reason = self._breaker_refusal(inst.symbol, side, None if is_market else ticks)
+            if reason is not None:
+                return self._reject_order(reason)
         repriced = False
         if tif is _POST_ONLY and order_type is _LIMIT:
             best = book.best_ask() if side is _BUY else book.best_bid()
@@ -861,6 +879,10 @@ class Venue:
                 ticks = self._ticks(_raw(price), inst)
                 if ticks is None:
                     return [], _bad_price(_raw(price), inst), index
+            if self._breakers:
+                reason = self._breaker_refusal(inst.symbol, side, None if price is None else ticks)
+                if reason is not None:
+                    return [], reason, index
             parsed.append((inst, side, lots, ticks))
         return parsed, None, None
 
@@ -884,6 +906,25 @@ class Venue:
             if order is maker:
                 return keep
         return maker.remaining
+
+    def _breaker_refusal(self, symbol: str, side: Side, price: int | None) -> Reason | None:
+        """Circuit breakers (``breakers.py``): a halted instrument takes no orders; a limit
+        ``price`` beyond the band around the mark is refused (``None``: a market order, bounded
+        by its own band)."""
+        breaker = self._breakers.get(symbol)
+        if breaker is None:
+            return None
+        if self.now < self.halted_until.get(symbol, 0):
+            return Reason.INSTRUMENT_HALTED
+        mark = self.marks.get(symbol)
+        if (
+            breaker.band_ppm
+            and price is not None
+            and mark is not None
+            and outside_band(price, side, mark, breaker.band_ppm)
+        ):
+            return Reason.PRICE_BAND_EXCEEDED
+        return None
 
     def _validate_extras(
         self,
@@ -1154,6 +1195,11 @@ class Venue:
             if posted != order.price:
                 order.price = posted
                 self._write((Ev.REPRICED, order.order_id, posted))
+        if self._breakers:
+            refused = self._breaker_refusal(inst.symbol, order.side, None if is_market else order.price)
+            if refused is not None:
+                self._end(order, refused, result)
+                return
         if self._placement is not None and self._placement_refused(
             order.account,
             inst,
@@ -1262,6 +1308,10 @@ class Venue:
             if posted is None:
                 return self._reject_order(Reason.POST_ONLY_WOULD_TAKE)
             new_price = posted
+        if self._breakers:
+            reason = self._breaker_refusal(inst.symbol, order.side, new_price)
+            if reason is not None:
+                return self._reject_order(reason)
         if self._placement is not None and self._placement_refused(
             order.account, inst, order.side, new_size, new_price, True, replaces=order
         ):

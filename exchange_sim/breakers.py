@@ -1,0 +1,133 @@
+"""Circuit breakers: a price band around the mark, and a volatility halt.
+
+Two mechanisms venues use to contain cascades, configured per instrument
+(:class:`Breaker`, in ``VenueConfig.breakers``):
+
+* **Price band.** An order whose limit price lies more than ``band_ppm`` beyond the mark on the
+  side that would take (a buy above ``mark x (1 + band)``, a sell below ``mark x (1 - band)``)
+  is refused with ``PRICE_BAND_EXCEEDED``. Binance's USDⓈ-M futures apply such a limit ("the
+  price of a buy limit order cannot be higher than mark price x (1 + X%)", the "price protection"
+  or percent-price filter of its exchange information); CME's dynamic price fluctuation limits
+  play the same part. Without a mark the band does not apply.
+* **Volatility halt.** When a new mark differs from any mark set within the last ``window_us``
+  by more than ``halt_move_ppm`` of that earlier mark, the instrument halts for ``halt_us``:
+  new orders and amends are refused with ``INSTRUMENT_HALTED`` (cancels are allowed), and the
+  halt is journaled (``HALTED``). This is the shape of CME's velocity logic and of equity
+  venues' limit-up-limit-down pauses: a move too fast within a window stops matching for a
+  fixed time.
+
+The bounds are exact: ``mark x (PPM + band_ppm) / PPM`` compared with the price in integer
+arithmetic (no rounding: a price exactly at the bound is inside).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from exchange_sim.orders import Side
+from exchange_sim.units import PPM, UnitError
+
+
+@dataclass(frozen=True, slots=True)
+class Breaker:
+    """One instrument's breakers; a zero parameter switches its mechanism off.
+
+    Attributes:
+        instrument: the instrument's symbol.
+        band_ppm: how far beyond the mark (ppm of the mark) a limit price may be; 0: no band.
+        halt_move_ppm: mark move (ppm of the earlier mark) within ``window_us`` that halts
+            trading; 0: no halt.
+        window_us: how far back the halt compares marks (microseconds).
+        halt_us: how long a halt lasts (microseconds).
+    """
+
+    instrument: str
+    band_ppm: int = 0
+    halt_move_ppm: int = 0
+    window_us: int = 0
+    halt_us: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("band_ppm", "halt_move_ppm", "window_us", "halt_us"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise UnitError(
+                    f"{self.instrument}: {name} must be a non-negative integer, got {value!r}",
+                    field=name,
+                    expected="a non-negative integer",
+                )
+        if self.band_ppm >= PPM:
+            raise UnitError(
+                f"{self.instrument}: band_ppm must be below 1000000, got {self.band_ppm}",
+                field="band_ppm",
+                expected="an integer from 0 to 999999 (ppm of the mark)",
+            )
+        if self.halt_move_ppm and not (self.window_us and self.halt_us):
+            raise UnitError(
+                f"{self.instrument}: a volatility halt needs a positive window_us and halt_us",
+                field="window_us" if not self.window_us else "halt_us",
+                expected="a positive number of microseconds when halt_move_ppm is set",
+            )
+
+    def to_config(self) -> dict[str, Any]:
+        return {
+            "instrument": self.instrument,
+            "band_ppm": self.band_ppm,
+            "halt_move_ppm": self.halt_move_ppm,
+            "window_us": self.window_us,
+            "halt_us": self.halt_us,
+        }
+
+    @classmethod
+    def from_config(cls, data: dict[str, Any]) -> Breaker:
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise UnitError(f"breaker configuration is malformed: {exc}", field="breakers") from None
+
+
+def outside_band(price: int, side: Side, mark: int, band_ppm: int) -> bool:
+    """Whether a limit ``price`` lies beyond the band around ``mark`` on the taking side.
+
+    >>> outside_band(10_500, Side.BUY, 10_000, 50_000), outside_band(10_501, Side.BUY, 10_000, 50_000)
+    (False, True)
+    >>> outside_band(9_500, Side.SELL, 10_000, 50_000), outside_band(9_499, Side.SELL, 10_000, 50_000)
+    (False, True)
+    """
+    if side is Side.BUY:
+        return price * PPM > mark * (PPM + band_ppm)
+    return price * PPM < mark * (PPM - band_ppm)
+
+
+class MarkWindow:
+    """The marks set within the last ``window_us`` of one instrument, to detect fast moves.
+
+    Keeps at most the marks inside the window (older ones are dropped as time passes).
+    """
+
+    __slots__ = ("marks", "window_us")
+
+    def __init__(self, window_us: int) -> None:
+        self.window_us = window_us
+        self.marks: deque[tuple[int, int]] = deque()
+
+    def moved_too_far(self, ts: int, mark: int, move_ppm: int) -> bool:
+        """Record ``mark`` at ``ts``; whether it differs from a mark within the window by more
+        than ``move_ppm`` of that earlier mark.
+
+        >>> w = MarkWindow(1_000)
+        >>> w.moved_too_far(0, 10_000, 50_000), w.moved_too_far(500, 10_400, 50_000)
+        (False, False)
+        >>> w.moved_too_far(900, 10_501, 50_000)   # 5.01% above the mark at 0
+        True
+        >>> w.moved_too_far(2_000, 11_000, 50_000)  # the marks at 0..900 left the window
+        False
+        """
+        marks = self.marks
+        while marks and marks[0][0] < ts - self.window_us:
+            marks.popleft()
+        moved = any(abs(mark - earlier) * PPM > earlier * move_ppm for _, earlier in marks)
+        marks.append((ts, mark))
+        return moved
