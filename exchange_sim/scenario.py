@@ -44,6 +44,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from exchange_sim.breakers import Breaker
 from exchange_sim.config import ReferenceSource, VenueConfig
 from exchange_sim.instruments import (
     FEE_RATE_EXPECTED,
@@ -191,7 +192,7 @@ def default_scenario_path() -> Path:
 
 # the schema -----------------------------------------------------------------------------------
 
-_TOP_LEVEL_KEYS = ("scenario", "venue", "fees", "assets", "margin", "instruments", "accounts")
+_TOP_LEVEL_KEYS = ("scenario", "venue", "fees", "assets", "margin", "instruments", "accounts", "breakers")
 _SCENARIO_KEYS = ("name", "description", "seed")
 _VENUE_KEYS = ("reference_price", "self_trade_prevention")
 _FEES_KEYS = ("maker_ppm", "taker_ppm")
@@ -276,6 +277,7 @@ def _read_scenario(data: dict[str, Any], source: str) -> Scenario:
     margin_asset = None if margin is None else margin[0]
     instruments, schedules, oi_caps = _read_instruments(top, assets, fees, margin_asset)
     accounts = _read_accounts(top, assets, margin is not None)
+    breakers = _read_breakers(top, {i.symbol for i in instruments})
     margin_config = (
         None
         if margin is None
@@ -289,6 +291,7 @@ def _read_scenario(data: dict[str, Any], source: str) -> Scenario:
             ReferenceSource(reference),
             SelfTrade[self_trade.upper()],
             margin_config,
+            breakers,
         )
     except UnitError as exc:  # pragma: no cover - every cause is checked above
         path = _VENUE_FIELD_PATH.get(exc.field or "", "")
@@ -571,6 +574,44 @@ def _check_brackets_allowed(table: _Table, instrument: Instrument, margin_asset:
         else:
             reason = f"no brackets on a contract not settled in the margin asset {margin_asset}"
         raise _Invalid(path, reason, _show(table.get("brackets")))
+
+
+_BREAKER_KEYS = ("instrument", "band_ppm", "halt_move_ppm", "window", "halt")
+_PPM_BELOW_ONE = "an integer from 0 to 999999 (ppm)"
+_SECONDS_EXPECTED = 'a non-negative number of seconds with at most 6 decimals, such as "60"'
+
+
+def _read_breakers(top: _Table, listed: set[str]) -> tuple[Breaker, ...]:
+    """``[[breakers]]``: one circuit breaker per instrument (``docs/breakers.md``)."""
+    breakers: list[Breaker] = []
+    first_index: dict[str, int] = {}
+    for index, table in top.array_of_tables("breakers"):
+        table.reject_unknown(_BREAKER_KEYS)
+        symbol = table.symbol("instrument")
+        if symbol not in listed:
+            raise _Invalid(
+                table.path_of("instrument"),
+                f"an instrument declared in [[instruments]] ({', '.join(sorted(listed))})",
+                _show(symbol),
+            )
+        _claim(first_index, symbol, index, table, "instrument", "instrument", "breakers")
+        band = table.integer("band_ppm", _PPM_BELOW_ONE, low=0, high=999_999)
+        move = table.integer("halt_move_ppm", "a non-negative integer (ppm of the earlier mark)", low=0)
+        times = {}
+        for key in ("window", "halt"):
+            if not table.has(key):
+                if move:
+                    raise _Invalid(table.path_of(key), f"{_SECONDS_EXPECTED} (required with halt_move_ppm)")
+                times[key] = 0
+                continue
+            amount = table.decimal(key, _SECONDS_EXPECTED, required=True)
+            with _unit_errors(table.path_of(key), _SECONDS_EXPECTED, _show(table.get(key))):
+                times[key] = seconds(amount)
+            if times[key] < 0 or (move and times[key] == 0):
+                expected = "a positive number of seconds with halt_move_ppm" if move else _SECONDS_EXPECTED
+                raise _Invalid(table.path_of(key), expected, _show(table.get(key)))
+        breakers.append(Breaker(symbol, band, move, times["window"], times["halt"]))
+    return tuple(breakers)
 
 
 def _read_accounts(top: _Table, assets: dict[str, Asset], margined: bool) -> tuple[AccountSpec, ...]:

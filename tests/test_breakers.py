@@ -26,6 +26,7 @@ from exchange_sim.instruments import Instrument
 from exchange_sim.journal import JournalWriter, read_journal
 from exchange_sim.orders import OrderType, Reason, Side
 from exchange_sim.replay import replay
+from exchange_sim.scenario import ScenarioError, loads_scenario
 from exchange_sim.stops import Trigger
 from exchange_sim.units import Asset, UnitError
 from exchange_sim.venue import Venue
@@ -132,3 +133,47 @@ def test_breaker_configuration() -> None:
         Breaker(P, band_ppm=1_000_000)
     with pytest.raises(UnitError):
         Breaker(P, halt_move_ppm=1)  # no window, no duration
+
+
+SCENARIO = (
+    '[scenario]\nname = "b"\n[[assets]]\nsymbol = "USDC"\ndecimals = 6\n[[instruments]]\nsymbol = "P"\n'
+    'kind = "perpetual"\nunderlying = "BTC"\nsettlement_asset = "USDC"\ntick_size = "1"\n'
+)
+
+
+def test_breakers_in_scenario_files() -> None:
+    text = (
+        SCENARIO
+        + '[[breakers]]\ninstrument = "P"\nband_ppm = 50000\n'
+        + 'halt_move_ppm = 100000\nwindow = "60"\nhalt = "300"\n'
+    )
+    assert loads_scenario(text).venue.breakers == (Breaker("P", 50_000, 100_000, 60 * S, 300 * S),)
+
+
+@pytest.mark.parametrize(
+    ("table", "field", "expected"),
+    [
+        ('instrument = "Q"\n', "breakers[0].instrument", "an instrument declared in [[instruments]] (P)"),
+        ("band_ppm = 1000000\n", "breakers[0].band_ppm", "an integer from 0 to 999999 (ppm)"),
+        ("halt_move_ppm = 5\n", "breakers[0].window", "required with halt_move_ppm"),
+        (
+            'halt_move_ppm = 5\nwindow = "0"\nhalt = "1"\n',
+            "breakers[0].window",
+            "a positive number of seconds",
+        ),
+        ('window = "-1"\n', "breakers[0].window", "a non-negative number of seconds"),
+        ("bandppm = 1\n", "breakers[0].bandppm", "did you mean 'band_ppm'"),
+    ],
+)
+def test_bad_breakers_in_scenario_files_name_the_field(table: str, field: str, expected: str) -> None:
+    header = "[[breakers]]\n" + ("" if table.startswith("instrument") else 'instrument = "P"\n')
+    with pytest.raises(ScenarioError) as info:
+        loads_scenario(SCENARIO + header + table)
+    assert info.value.field == field
+    assert expected in info.value.expected
+
+
+def test_one_breaker_per_instrument_in_scenario_files() -> None:
+    with pytest.raises(ScenarioError) as info:
+        loads_scenario(SCENARIO + '[[breakers]]\ninstrument = "P"\n[[breakers]]\ninstrument = "P"\n')
+    assert info.value.field == "breakers[1].instrument"
