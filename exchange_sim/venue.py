@@ -377,24 +377,15 @@ class Venue:
     def set_reference_price(self, ts: int, instrument: str, price: int | str) -> Result:
         """Push an external reference price (venues configured with ``reference_price = "external"``,
         and stops that watch ``Trigger.EXTERNAL``). Triggered stops are released at once."""
-        _check_ts(ts)
-        listing = self._listing.get(instrument) if type(instrument) is str else None
-        inst = listing[0] if listing is not None else None
-        price = _raw(price)
-        self._write_input(
-            (Ev.SET_REFERENCE, ts, listing[1] if listing is not None else _raw(instrument), price)
-        )
-        reason = self._stale(ts)
+        listing, price, reason = self._instrument_input(Ev.SET_REFERENCE, ts, instrument, price)
         ticks = None
         if reason is None:
-            if inst is None:
-                reason = Reason.UNKNOWN_INSTRUMENT
-            elif self.reference is not self.external_prices:
+            if self.reference is not self.external_prices:
                 reason = Reason.REFERENCE_NOT_EXTERNAL
             else:
-                ticks = self._ticks(price, inst)
+                ticks = self._ticks(price, listing[0])
                 if ticks is None:
-                    reason = _bad_price(price, inst)
+                    reason = _bad_price(price, listing[0])
         if reason is not None:
             return self._reject(reason)
         self.external_prices.set(instrument, ticks)  # type: ignore[arg-type]
@@ -402,24 +393,32 @@ class Venue:
             self._release_stops()
         return Result(True, value=ticks)
 
+    def _instrument_input(
+        self, code: Ev, ts: int, instrument: Any, value: Any
+    ) -> tuple[Any, Any, Reason | None]:
+        """The start of every input about one instrument with one value (a price, a rate):
+        journal it, then check the time and the instrument. ``(listing, value as journaled,
+        reason)``; ``listing`` is ``(instrument, index, book)`` whenever ``reason`` is ``None``."""
+        _check_ts(ts)
+        listing = self._listing.get(instrument) if type(instrument) is str else None
+        value = _raw(value)
+        self._write_input((code, ts, listing[1] if listing is not None else _raw(instrument), value))
+        reason = self._stale(ts)
+        if reason is None and listing is None:
+            reason = Reason.UNKNOWN_INSTRUMENT
+        return listing, value, reason
+
     def set_mark_price(self, ts: int, instrument: str, price: int | str) -> Result:
         """Set an instrument's mark price (ticks, or a decimal string), which margin is valued at.
 
         Until the prices issue brings mark processes, tests and scenarios set marks directly.
         """
-        _check_ts(ts)
-        listing = self._listing.get(instrument) if type(instrument) is str else None
-        price = _raw(price)
-        self._write_input((Ev.SET_MARK, ts, listing[1] if listing is not None else _raw(instrument), price))
-        reason = self._stale(ts)
+        listing, price, reason = self._instrument_input(Ev.SET_MARK, ts, instrument, price)
         ticks = None
         if reason is None:
-            if listing is None:
-                reason = Reason.UNKNOWN_INSTRUMENT
-            else:
-                ticks = self._ticks(price, listing[0])
-                if ticks is None:
-                    reason = _bad_price(price, listing[0])
+            ticks = self._ticks(price, listing[0])
+            if ticks is None:
+                reason = _bad_price(price, listing[0])
         if reason is not None:
             return self._reject(reason)
         self.marks[instrument] = ticks  # type: ignore[assignment]
@@ -471,16 +470,10 @@ class Venue:
         account. Refused for a non-perpetual (``NOT_A_PERPETUAL``), a rate that is not an integer
         in (-1000000, 1000000) ppm (``INVALID_RATE``) and without a mark or a last trade
         (``NO_MARK_PRICE``). ``value``: the residue in atoms."""
-        _check_ts(ts)
-        listing = self._listing.get(instrument) if type(instrument) is str else None
-        rate_ppm = _raw(rate_ppm)
-        self._write_input((Ev.FUNDING, ts, listing[1] if listing is not None else _raw(instrument), rate_ppm))
-        reason = self._stale(ts)
+        listing, rate_ppm, reason = self._instrument_input(Ev.FUNDING, ts, instrument, rate_ppm)
         mark = None
         if reason is None:
-            if listing is None:
-                reason = Reason.UNKNOWN_INSTRUMENT
-            elif listing[0].kind is not InstrumentKind.PERPETUAL:
+            if listing[0].kind is not InstrumentKind.PERPETUAL:
                 reason = Reason.NOT_A_PERPETUAL
             elif type(rate_ppm) is not int or not -PPM < rate_ppm < PPM:
                 reason = Reason.INVALID_RATE
@@ -520,18 +513,10 @@ class Venue:
         (``NOT_EXPIRED``), for an instrument that is not a future (``NOT_A_FUTURE``) and a second
         time (``ALREADY_SETTLED``). Orders on an expired future are refused already
         (``INSTRUMENT_EXPIRED``). ``value``: the settlement price in ticks."""
-        _check_ts(ts)
-        listing = self._listing.get(instrument) if type(instrument) is str else None
-        price = _raw(price)
-        self._write_input(
-            (Ev.SETTLE_EXPIRY, ts, listing[1] if listing is not None else _raw(instrument), price)
-        )
-        reason = self._stale(ts)
+        listing, price, reason = self._instrument_input(Ev.SETTLE_EXPIRY, ts, instrument, price)
         ticks = None
         if reason is None:
-            if listing is None:
-                reason = Reason.UNKNOWN_INSTRUMENT
-            elif listing[0].expiry_us is None or listing[0].is_spot:
+            if listing[0].expiry_us is None or listing[0].is_spot:
                 reason = Reason.NOT_A_FUTURE
             elif ts < listing[0].expiry_us:
                 reason = Reason.NOT_EXPIRED
