@@ -39,6 +39,7 @@ from exchange_sim.journal import JournalWriter, read_journal
 from exchange_sim.margin.brackets import Bracket, BracketSchedule
 from exchange_sim.margin.config import MarginConfig
 from exchange_sim.margin.explain import explain
+from exchange_sim.margin.gate import CrossMarginGate
 from exchange_sim.orders import Reason, Side, TimeInForce
 from exchange_sim.replay import replay
 from exchange_sim.units import Asset
@@ -298,3 +299,35 @@ def test_isolated_journals_replay_to_the_same_digest() -> None:
         report.venue.ledger.accounts["alice/BTC-PERP"].balances
         == v.ledger.accounts["alice/BTC-PERP"].balances
     )
+
+
+def test_a_fills_isolated_plan_is_computed_once_and_never_reused_stale(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The check of a fill on an isolated position plans its top-up; the settlement of the same
+    fill reuses that plan instead of computing it again. A plan is keyed by the state it was
+    computed from: after a deposit to the main account it is computed afresh."""
+    v = venue()
+    calls: list[str] = []
+    plan = CrossMarginGate._plan_isolated
+
+    def counting(self: CrossMarginGate, sub: Any, *args: Any) -> Any:
+        calls.append(sub.id)
+        return plan(self, sub, *args)
+
+    monkeypatch.setattr(CrossMarginGate, "_plan_isolated", counting)
+    v.submit(1, "mm", P, SELL, 600, 30_000)
+    v.submit(2, "alice", P, BUY, 100, 30_000, tif=IOC)
+    assert calls == ["alice/BTC-PERP"]  # once for the check, reused by the settlement
+    sub, inst = v.ledger.accounts["alice/BTC-PERP"], v.instruments[P]
+    gate: CrossMarginGate = v.gate  # type: ignore[assignment]
+    calls.clear()
+    gate.isolated_plan("alice", sub, inst, 30_000, 100, 3_000 * M, 0, True)
+    gate.isolated_plan("alice", sub, inst, 30_000, 100, 3_000 * M, 0, True)
+    assert calls == ["alice/BTC-PERP"]  # the same state: remembered
+    v._check()  # verifies the remembered plan, still current, against a fresh one
+    assert calls == ["alice/BTC-PERP"] * 2
+    calls.clear()
+    v.deposit(3, "alice", "USDC", "1")
+    gate.isolated_plan("alice", sub, inst, 30_000, 100, 3_000 * M, 0, True)
+    assert calls == ["alice/BTC-PERP"]  # the main account changed: computed again

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from exchange_sim.margin.cross import CrossMargin
-from exchange_sim.margin.isolated import top_up
+from exchange_sim.margin.isolated import SEPARATOR, top_up
 from exchange_sim.margin.reserve import Reservations
 from exchange_sim.matching import Refusal
 from exchange_sim.orders import Order, Reason, Side
@@ -66,6 +66,7 @@ class CrossMarginGate:
         "_cache",
         "_contracts",
         "_pending",
+        "_plans",
         "cross",
         "held",
         "held_prices",
@@ -99,12 +100,15 @@ class CrossMarginGate:
         """The last held fill's price per instrument: a mark for instruments that have none."""
         self._cache: dict[str, tuple[int, int, int, int, dict[str, tuple[int, int]]]] = {}
         """Per account, its margin totals while they are current (:meth:`_totals`)."""
+        self._plans: dict[tuple[str, int, int, int, int, int, int], tuple[int, int] | None] = {}
+        """Isolated plans of the fill being checked, for its settlement (:meth:`isolated_plan`)."""
         self._pending: dict[str, tuple] = {}  # type: ignore[type-arg]
         """The totals the last fill check computed for each side, for :meth:`applied`."""
 
     def check(self, taker: Order, maker: Order, price: int, lots: int) -> Refusal | None:
         inst, delta, notional, taker_fee, maker_fee = self._fill(taker, price, lots)
         self._pending.clear()
+        self._plans.clear()
         if not self.fits(taker.account, inst, price, delta, notional, taker_fee, True):
             return _TAKER_REFUSED
         if not self.fits(maker.account, inst, price, -delta, notional, maker_fee, True):
@@ -264,7 +268,8 @@ class CrossMarginGate:
         if venue.sub_accounts:
             sub = self._sub(account_id, inst)
             if sub is not None:
-                return self.isolated_plan(account_id, sub, inst, price, delta, notional, fee) is not None
+                plan = self.isolated_plan(account_id, sub, inst, price, delta, notional, fee, predict)
+                return plan is not None
         account = venue.ledger.accounts[account_id]
         if (
             not self.held
@@ -368,6 +373,15 @@ class CrossMarginGate:
         """Assert that every cache entry still current equals a fresh computation."""
         if self.reservations is not None:
             self.reservations._check()
+        ledger = self.venue.ledger.accounts
+        for (sub_id, sub_stamp, main_stamp, epoch, price, delta, fee), plan in self._plans.items():
+            sub = ledger[sub_id]
+            main_id, symbol = sub_id.split(SEPARATOR)
+            if (sub.stamp, ledger[main_id].stamp, self.venue.price_epoch) == (sub_stamp, main_stamp, epoch):
+                inst = self.venue.instruments[symbol]
+                notional = price * abs(delta) * inst.atoms_per_tick_per_lot
+                fresh = self._plan_isolated(sub, inst, price, delta, notional, fee, main_id)
+                assert fresh == plan, f"{sub_id}: stale isolated plan {plan} != {fresh}"
         accounts = self.venue.ledger.accounts
         for account_id, entry in list(self._cache.items()):
             account = accounts[account_id]
@@ -427,11 +441,31 @@ class CrossMarginGate:
         delta: int,
         notional: int,
         fee: int,
+        remember: bool = False,
     ) -> tuple[int, int] | None:
         """For a fill on an isolated position: ``(top_up, released)`` atoms the fill moves from
         the main account into the sub-account and back, or ``None`` if it is refused
         (:mod:`exchange_sim.margin.isolated`). The sub-account is checked alone, by the same
-        per-fill rule as a cross account; a top-up must leave the main account at its own rule."""
+        per-fill rule as a cross account; a top-up must leave the main account at its own rule.
+
+        ``remember`` (a fill check): keep the answer for the settlement of the same fill, which
+        asks again right after; it is reused only while both accounts (``Account.stamp``) and the
+        prices (``Venue.price_epoch``) are unchanged."""
+        key = None
+        if not self.held:
+            main = self.venue.ledger.accounts[account_id]
+            key = (sub.id, sub.stamp, main.stamp, self.venue.price_epoch, price, delta, fee)
+            if key in self._plans:
+                return self._plans[key]
+        plan = self._plan_isolated(sub, inst, price, delta, notional, fee, account_id)
+        if remember and key is not None:
+            self._plans[key] = plan
+        return plan
+
+    def _plan_isolated(
+        self, sub: Account, inst: Instrument, price: int, delta: int, notional: int, fee: int, account_id: str
+    ) -> tuple[int, int] | None:
+        """:meth:`isolated_plan`, computed."""
         symbol = inst.symbol
         balance = sub.balances.get(self.cross.settlement, 0)
         position = sub.positions.get(symbol)
