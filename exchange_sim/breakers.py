@@ -104,14 +104,21 @@ def outside_band(price: int, side: Side, mark: int, band_ppm: int) -> bool:
 class MarkWindow:
     """The marks set within the last ``window_us`` of one instrument, to detect fast moves.
 
-    Keeps at most the marks inside the window (older ones are dropped as time passes).
+    A move is too far when ``|mark - earlier| x 1000000 > earlier x move_ppm`` for some earlier
+    mark in the window. Upward, that holds for some earlier mark exactly when it holds for the
+    lowest one (``mark x 1000000 > earlier x (1000000 + move_ppm)`` is easiest to meet for the
+    smallest ``earlier``); downward, exactly when it holds for the highest one
+    (``earlier x (1000000 - move_ppm) > mark x 1000000``). So the window keeps only the
+    candidates for its minimum and maximum, in two monotonic deques (the sliding-window minimum),
+    and each mark costs O(1) amortised instead of a scan of the whole window.
     """
 
-    __slots__ = ("marks", "window_us")
+    __slots__ = ("highs", "lows", "window_us")
 
     def __init__(self, window_us: int) -> None:
         self.window_us = window_us
-        self.marks: deque[tuple[int, int]] = deque()
+        self.lows: deque[tuple[int, int]] = deque()  # marks increasing: lows[0] is the minimum
+        self.highs: deque[tuple[int, int]] = deque()  # marks decreasing: highs[0] is the maximum
 
     def moved_too_far(self, ts: int, mark: int, move_ppm: int) -> bool:
         """Record ``mark`` at ``ts``; whether it differs from a mark within the window by more
@@ -125,9 +132,20 @@ class MarkWindow:
         >>> w.moved_too_far(2_000, 11_000, 50_000)  # the marks at 0..900 left the window
         False
         """
-        marks = self.marks
-        while marks and marks[0][0] < ts - self.window_us:
-            marks.popleft()
-        moved = any(abs(mark - earlier) * PPM > earlier * move_ppm for _, earlier in marks)
-        marks.append((ts, mark))
+        oldest = ts - self.window_us
+        lows, highs = self.lows, self.highs
+        while lows and lows[0][0] < oldest:
+            lows.popleft()
+        while highs and highs[0][0] < oldest:
+            highs.popleft()
+        moved = bool(lows) and (
+            (mark - lows[0][1]) * PPM > lows[0][1] * move_ppm
+            or (highs[0][1] - mark) * PPM > highs[0][1] * move_ppm
+        )
+        while lows and lows[-1][1] >= mark:
+            lows.pop()
+        lows.append((ts, mark))
+        while highs and highs[-1][1] <= mark:
+            highs.pop()
+        highs.append((ts, mark))
         return moved

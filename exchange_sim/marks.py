@@ -8,6 +8,7 @@ schedule and tests can check them by hand. ``docs/marks.md`` has the worked exam
 
 Rules (every number exact; the only rounding is the final one, to whole ticks)::
 
+    index mark          = index                                              (dYdX: the oracle price)
     book mid            = (best bid + best ask) / 2                           (None if a side is empty)
     average basis       = mean of (mid_i - index_i), optionally clamped to +-band x index
     index_basis mark    = index + average basis                              (Binance "price 2")
@@ -90,7 +91,7 @@ Price = int | Fraction
 BasisSample = tuple[Price, Price]
 """One basis sample: ``(mid, index)`` in ticks, taken at the same instant."""
 
-RULES: Final = ("index_basis", "funding_basis", "fair_price", "mid", "median")
+RULES: Final = ("index", "index_basis", "funding_basis", "fair_price", "mid", "median")
 """The rule names :class:`MarkRule` accepts."""
 
 _PRICE_EXPECTED = "a positive price in ticks (int or fractions.Fraction)"
@@ -297,6 +298,7 @@ class MarkRule:
     ========================  ===============================  ========================================
     ``name``                  mark                             parameters
     ========================  ===============================  ========================================
+    ``"index"``               the index, rounded               none (dYdX: the oracle price is the mark)
     ``"index_basis"``         :func:`perpetual_mark`           ``clamp_ppm`` (optional)
     ``"funding_basis"``       :func:`funding_basis_mark`       ``funding_interval_us`` (required)
     ``"fair_price"``          :func:`future_fair_price`        ``annual_basis_rate_ppm`` (optional:
@@ -348,6 +350,7 @@ class MarkRule:
 
 
 _PARAMETERS: Final = {
+    "index": (),
     "index_basis": ("clamp_ppm",),
     "funding_basis": ("funding_interval_us",),
     "fair_price": ("annual_basis_rate_ppm",),
@@ -428,7 +431,9 @@ def mark_price(rule: MarkRule, inputs: MarkInputs) -> int | None:
     if not isinstance(inputs, MarkInputs):
         raise UnitError(f"inputs must be MarkInputs, got {type(inputs).__name__}", field="inputs")
     exact: Fraction | None
-    if rule.name == "mid":
+    if rule.name == "index":
+        exact = Fraction(inputs.index)
+    elif rule.name == "mid":
         exact = book_mid(inputs.best_bid, inputs.best_ask)
     elif rule.name == "index_basis":
         exact = _price_2(rule, inputs)

@@ -18,8 +18,10 @@ Behaviours verified:
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from exchange_sim.breakers import Breaker
+from exchange_sim.breakers import Breaker, MarkWindow
 from exchange_sim.config import VenueConfig
 from exchange_sim.events import Ev
 from exchange_sim.instruments import Instrument
@@ -177,3 +179,28 @@ def test_one_breaker_per_instrument_in_scenario_files() -> None:
     with pytest.raises(ScenarioError) as info:
         loads_scenario(SCENARIO + '[[breakers]]\ninstrument = "P"\n[[breakers]]\ninstrument = "P"\n')
     assert info.value.field == "breakers[1].instrument"
+
+
+def _scan(history: list[tuple[int, int]], ts: int, window_us: int, mark: int, move_ppm: int) -> bool:
+    """The definition, by brute force: some mark within the window is too far from ``mark``."""
+    return any(
+        abs(mark - earlier) * 1_000_000 > earlier * move_ppm for t, earlier in history if t >= ts - window_us
+    )
+
+
+@given(
+    window_us=st.integers(0, 50),
+    move_ppm=st.integers(0, 1_500_000),
+    steps=st.lists(st.tuples(st.integers(0, 20), st.integers(1, 200)), max_size=60),
+)
+def test_mark_window_agrees_with_a_full_scan(
+    window_us: int, move_ppm: int, steps: list[tuple[int, int]]
+) -> None:
+    """The O(1) min/max window answers exactly what scanning every mark in the window answers."""
+    window = MarkWindow(window_us)
+    history: list[tuple[int, int]] = []
+    ts = 0
+    for gap, mark in steps:
+        ts += gap
+        assert window.moved_too_far(ts, mark, move_ppm) == _scan(history, ts, window_us, mark, move_ppm)
+        history.append((ts, mark))

@@ -427,3 +427,13 @@ def test_mark_price_rejects_wrong_types() -> None:
 
 def _fields(inputs: MarkInputs) -> dict:
     return {name: getattr(inputs, name) for name in MarkInputs.__dataclass_fields__}
+
+
+def test_index_rule_is_the_index_rounded_half_to_even() -> None:
+    """dYdX marks at the oracle price: the rule ``"index"`` returns the index, rounded once."""
+    rule = MarkRule("index")
+    assert mark_price(rule, MarkInputs(60_000)) == 60_000
+    assert mark_price(rule, MarkInputs(Fraction(120_001, 2))) == 60_000  # 60,000.5 -> even
+    assert mark_price(rule, MarkInputs(Fraction(120_003, 2))) == 60_002  # 60,001.5 -> even
+    with pytest.raises(UnitError, match="takes no clamp_ppm"):
+        MarkRule("index", clamp_ppm=100)
