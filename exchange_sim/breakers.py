@@ -102,46 +102,59 @@ def outside_band(price: int, side: Side, mark: int, band_ppm: int) -> bool:
 
 
 class MarkWindow:
-    """The marks set within the last ``window_us`` of one instrument, to detect fast moves.
+    """The marks of one instrument over the last ``window_us``, to detect fast moves.
+
+    The mark is a step function of time: the mark *in force* at the start of the window (the
+    last one set at or before ``ts - window_us``) counts, as do all marks set since. So a feed
+    that sets a mark only when it changes is judged exactly as one that repeats it every second.
 
     A move is too far when ``|mark - earlier| x 1000000 > earlier x move_ppm`` for some earlier
-    mark in the window. Upward, that holds for some earlier mark exactly when it holds for the
+    mark of the window. Upward, that holds for some earlier mark exactly when it holds for the
     lowest one (``mark x 1000000 > earlier x (1000000 + move_ppm)`` is easiest to meet for the
     smallest ``earlier``); downward, exactly when it holds for the highest one
-    (``earlier x (1000000 - move_ppm) > mark x 1000000``). So the window keeps only the
-    candidates for its minimum and maximum, in two monotonic deques (the sliding-window minimum),
-    and each mark costs O(1) amortised instead of a scan of the whole window.
+    (``earlier x (1000000 - move_ppm) > mark x 1000000``). So besides the marks in time order
+    (for eviction), the window keeps only the candidates for its minimum and maximum in two
+    monotonic deques (the sliding-window minimum), and each mark costs O(1) amortised instead
+    of a scan of the window.
     """
 
-    __slots__ = ("highs", "lows", "window_us")
+    __slots__ = ("highs", "lows", "marks", "window_us")
 
     def __init__(self, window_us: int) -> None:
         self.window_us = window_us
+        self.marks: deque[tuple[int, int]] = deque()  # in time order; marks[0] is in force at the start
         self.lows: deque[tuple[int, int]] = deque()  # marks increasing: lows[0] is the minimum
         self.highs: deque[tuple[int, int]] = deque()  # marks decreasing: highs[0] is the maximum
 
     def moved_too_far(self, ts: int, mark: int, move_ppm: int) -> bool:
-        """Record ``mark`` at ``ts``; whether it differs from a mark within the window by more
-        than ``move_ppm`` of that earlier mark.
+        """Record ``mark`` at ``ts``; whether it differs by more than ``move_ppm`` from a mark in
+        force at some time within the last ``window_us``.
 
         >>> w = MarkWindow(1_000)
         >>> w.moved_too_far(0, 10_000, 50_000), w.moved_too_far(500, 10_400, 50_000)
         (False, False)
         >>> w.moved_too_far(900, 10_501, 50_000)   # 5.01% above the mark at 0
         True
-        >>> w.moved_too_far(2_000, 11_000, 50_000)  # the marks at 0..900 left the window
+        >>> w.moved_too_far(2_000, 11_000, 50_000)  # in force at 1,000: 10,501 (+4.75%)
         False
+        >>> w.moved_too_far(9_000, 11_551, 50_000)  # 11,000 set at 2,000 is still in force
+        True
         """
         oldest = ts - self.window_us
-        lows, highs = self.lows, self.highs
-        while lows and lows[0][0] < oldest:
-            lows.popleft()
-        while highs and highs[0][0] < oldest:
-            highs.popleft()
-        moved = bool(lows) and (
+        marks, lows, highs = self.marks, self.lows, self.highs
+        while len(marks) > 1 and marks[1][0] <= oldest:  # marks[0] was replaced before the window
+            marks.popleft()
+        if marks:
+            first = marks[0][0]
+            while lows[0][0] < first:
+                lows.popleft()
+            while highs[0][0] < first:
+                highs.popleft()
+        moved = bool(marks) and (
             (mark - lows[0][1]) * PPM > lows[0][1] * move_ppm
             or (highs[0][1] - mark) * PPM > highs[0][1] * move_ppm
         )
+        marks.append((ts, mark))
         while lows and lows[-1][1] >= mark:
             lows.pop()
         lows.append((ts, mark))
