@@ -22,8 +22,11 @@ from fractions import Fraction
 from exchange_sim.units import UnitError
 
 
-def settlement_price(samples: Sequence[int]) -> int:
+def settlement_price(samples: Sequence[int | Fraction]) -> int:
     """The arithmetic mean of index samples (ticks), rounded to the nearest tick, ties to even.
+
+    A sample may be an exact :class:`~fractions.Fraction` of a tick: an index whose own tick is
+    finer than the future's, converted exactly, so the mean is rounded once.
 
     Round half to even (Python's ``round`` on an exact :class:`~fractions.Fraction`) favours
     neither longs nor shorts over many settlements.
@@ -34,6 +37,8 @@ def settlement_price(samples: Sequence[int]) -> int:
     30002
     >>> settlement_price([29_990, 30_010, 30_020])          # 30,006.67
     30007
+    >>> settlement_price([Fraction(60_001, 2), 30_000])     # 30,000.25
+    30000
     """
     if not samples:
         raise UnitError(
@@ -42,10 +47,10 @@ def settlement_price(samples: Sequence[int]) -> int:
             expected="one or more positive prices in ticks",
         )
     for sample in samples:
-        if type(sample) is not int or sample <= 0:
+        if type(sample) not in (int, Fraction) or sample <= 0:
             raise UnitError(
-                f"index samples must be positive integer ticks, got {sample!r}",
+                f"index samples must be positive ticks (int or Fraction), got {sample!r}",
                 field="samples",
                 expected="one or more positive prices in ticks",
             )
-    return round(Fraction(sum(samples), len(samples)))
+    return round(sum(samples, Fraction(0)) / len(samples))
