@@ -57,6 +57,7 @@ from exchange_sim.margin.brackets import RATE_EXPECTED, Bracket, BracketSchedule
 from exchange_sim.margin.collateral import CollateralRule
 from exchange_sim.margin.config import MODE_CROSS, MODES, PLACEMENT_FILLS, PLACEMENTS, MarginConfig
 from exchange_sim.margin.open_interest import OpenInterestCaps
+from exchange_sim.market_spec import MarketSpec
 from exchange_sim.orders import SelfTrade
 from exchange_sim.units import (
     DECIMALS_EXPECTED,
@@ -134,6 +135,9 @@ class Scenario:
         venue: assets, instruments (fees resolved) and venue options.
         accounts: the accounts to open, in file order.
         source: the file path as given, or ``"<string>"``.
+        market: the moving-market tables (``[market]``, ``[[indexes]]``, ``[[correlations]]``,
+            ``[[marks]]``, ``[[funding]]``; read by :mod:`exchange_sim.scenario_market`), or
+            ``None`` when the file has none of them.
     """
 
     name: str
@@ -142,6 +146,7 @@ class Scenario:
     venue: VenueConfig
     accounts: tuple[AccountSpec, ...]
     source: str
+    market: MarketSpec | None = None
 
 
 def load_scenario(path: str | os.PathLike[str]) -> Scenario:
@@ -161,18 +166,24 @@ def load_scenario(path: str | os.PathLike[str]) -> Scenario:
         raise ScenarioError(
             source, f"line {line}", "UTF-8 text", repr(raw[exc.start : exc.start + 1])
         ) from None
-    return loads_scenario(text, source)
+    return loads_scenario(text, source, base_dir=Path(path).parent)
 
 
-def loads_scenario(text: str, source: str = STRING_SOURCE) -> Scenario:
-    """Read and validate a scenario from TOML ``text``; ``source`` names it in errors."""
+def loads_scenario(
+    text: str, source: str = STRING_SOURCE, *, base_dir: str | os.PathLike[str] | None = None
+) -> Scenario:
+    """Read and validate a scenario from TOML ``text``; ``source`` names it in errors.
+
+    Files the scenario names (CSV price files) are relative to ``base_dir``, by default the
+    current directory (:func:`load_scenario` passes the scenario file's directory).
+    """
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         field, reason = _toml_error_position(exc)
         raise ScenarioError(source, field, f"valid TOML ({reason})") from None
     try:
-        return _read_scenario(data, source)
+        return _read_scenario(data, source, Path(base_dir if base_dir is not None else "."))
     except _Invalid as exc:
         raise ScenarioError(source, exc.field, exc.expected, exc.got) from None
 
@@ -192,7 +203,10 @@ def default_scenario_path() -> Path:
 
 # the schema -----------------------------------------------------------------------------------
 
-_TOP_LEVEL_KEYS = ("scenario", "venue", "fees", "assets", "margin", "instruments", "accounts", "breakers")
+_TOP_LEVEL_KEYS = (
+    *("scenario", "venue", "fees", "assets", "margin", "instruments", "accounts", "breakers"),
+    *("market", "indexes", "correlations", "marks", "funding"),  # scenario_market.MARKET_KEYS
+)
 _SCENARIO_KEYS = ("name", "description", "seed")
 _VENUE_KEYS = ("reference_price", "self_trade_prevention")
 _FEES_KEYS = ("maker_ppm", "taker_ppm")
@@ -255,7 +269,7 @@ _FEE_PARTNER.update({v: k for k, v in _FEE_PARTNER.items()})
 _KEY_OF_FIELD = {"expiry_us": "expiry"}
 
 
-def _read_scenario(data: dict[str, Any], source: str) -> Scenario:
+def _read_scenario(data: dict[str, Any], source: str, base_dir: Path) -> Scenario:
     top = _Table(data, "")
     top.reject_unknown(_TOP_LEVEL_KEYS, what="top-level table")
     meta = top.table("scenario", required=True)
@@ -296,8 +310,17 @@ def _read_scenario(data: dict[str, Any], source: str) -> Scenario:
     except UnitError as exc:  # pragma: no cover - every cause is checked above
         path = _VENUE_FIELD_PATH.get(exc.field or "", "")
         raise _Invalid(path, f"a consistent venue configuration ({exc})") from None
+    from exchange_sim.scenario_market import read_market  # it imports this module's helpers
+
+    market = read_market(top, instruments, assets, margin_config, base_dir)
     return Scenario(
-        name=name, description=description, seed=seed, venue=venue, accounts=accounts, source=source
+        name=name,
+        description=description,
+        seed=seed,
+        venue=venue,
+        accounts=accounts,
+        source=source,
+        market=market,
     )
 
 
