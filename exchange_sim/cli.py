@@ -22,6 +22,7 @@ from exchange_sim.demo import run_demo, summary_lines
 from exchange_sim.journal import JournalError
 from exchange_sim.replay import replay
 from exchange_sim.scenario import Scenario, ScenarioError, default_scenario_path, load_scenario
+from exchange_sim.units import format_atoms, format_fraction
 
 EXIT_USER_ERROR = 2
 
@@ -63,7 +64,28 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         assets = {a.symbol: a for a in scenario.venue.assets}
         funds = ", ".join(f"{assets[s].format(n)} {s}" for s, n in spec.balances) or "no funds"
         print(f"  account {spec.id}: {funds}")
+    market = scenario.market
+    if market is not None:
+        step, window = _seconds(market.step_us), _seconds(market.settlement_window_us)
+        print(f"  market: a step every {step} s, settlement window {window} s")
+        for index in market.indexes:
+            kind = type(index.process).__name__
+            print(f"  index {index.underlying}: {kind}, tick {format_fraction(index.tick_size)}")
+        for group in market.correlations:
+            print(f"  correlated: {', '.join(group.underlyings)}")
+        for mark in market.marks:
+            print(f"  mark {mark.instrument}: rule {mark.rule.name}")
+        for f in market.funding:
+            print(
+                f"  funding {f.instrument}: every {_seconds(f.interval_us)} s, sampled every"
+                f" {_seconds(f.sample_us)} s, interest {f.interest_ppm} / clamp {f.clamp_ppm} /"
+                f" cap {f.cap_ppm} ppm, {f.weighting} weights"
+            )
     return 0
+
+
+def _seconds(us: int) -> str:
+    return format_atoms(us, 6)
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:

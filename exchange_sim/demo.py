@@ -19,10 +19,11 @@ import numpy as np
 from exchange_sim.events import Ev
 from exchange_sim.instruments import Instrument
 from exchange_sim.journal import JournalWriter, read_journal
+from exchange_sim.market_feed import MarketFeed
 from exchange_sim.orders import OrderType, Reason, Side, TimeInForce
 from exchange_sim.replay import replay
 from exchange_sim.scenario import Scenario
-from exchange_sim.units import format_atoms
+from exchange_sim.units import format_atoms, format_fraction
 from exchange_sim.venue import Venue
 
 DEFAULT_MIDS = {"BTC": 30_000, "ETH": 2_000}
@@ -41,6 +42,8 @@ class DemoReport:
     nbytes: int
     replay_ok: bool
     steps: int
+    feed: MarketFeed | None = None
+    index_start: dict[str, int] | None = None
 
 
 def _mid_ticks(inst: Instrument) -> int:
@@ -72,22 +75,42 @@ def run_demo(
         for asset, atoms in spec.balances:
             if atoms > 0:
                 venue.deposit(0, spec.id, asset, atoms)
+    market = scenario.market
+    feed = MarketFeed(venue, market, seed) if market is not None else None
+    step_us = market.step_us if market is not None else STEP_US
     margin = scenario.venue.margin
+    indexed = {i.underlying for i in market.indexes} if market is not None else set()
     if margin is not None:  # collateral is valued at index prices: start them at the demo's mids
         for asset in scenario.venue.assets:
-            if asset.symbol != margin.settlement and asset.symbol in DEFAULT_MIDS:
+            if (
+                asset.symbol != margin.settlement
+                and asset.symbol in DEFAULT_MIDS
+                and asset.symbol not in indexed
+            ):
                 venue.set_index_price(0, asset.symbol, str(DEFAULT_MIDS[asset.symbol]))
+    if feed is not None:
+        feed.advance(0)
+    index_start = dict(feed.index) if feed is not None else None
     rng = np.random.default_rng(seed)
     maker, traders = scenario.accounts[0].id, [a.id for a in scenario.accounts[1:]]
-    live = [i for i in scenario.venue.instruments if i.expiry_us is None or i.expiry_us > steps * STEP_US]
-    mids = {i.symbol: _mid_ticks(i) for i in live}
+    # without a feed nothing settles a future, so only those that outlive the run are traded
+    live = [
+        i
+        for i in scenario.venue.instruments
+        if i.expiry_us is None or i.expiry_us > (step_us if feed is not None else steps * step_us)
+    ]
+    mids = {i.symbol: _anchor(venue, feed, i) or _mid_ticks(i) for i in live}
     for step in range(1, steps + 1):
-        ts = step * STEP_US
+        ts = step * step_us
+        if feed is not None:
+            feed.advance(ts)
         inst = live[int(rng.integers(len(live)))]
         symbol = inst.symbol
+        if inst.expiry_us is not None and ts >= inst.expiry_us:
+            continue  # expired (and settled by the feed)
         gap = max(1, mids[symbol] // 2_000)  # quotes 5 bps apart
-        if step % 25 == 1:  # the maker re-centres its post-only quotes on the last trade
-            mid = venue.last_trade.reference_price(symbol) or mids[symbol]
+        if step % 25 == 1:  # the maker re-centres its post-only quotes on the mark or last trade
+            mid = _anchor(venue, feed, inst) or venue.last_trade.reference_price(symbol) or mids[symbol]
             mids[symbol] = mid
             for level in range(1, 6):
                 size = inst.min_size * int(rng.integers(5, 20))
@@ -134,11 +157,26 @@ def run_demo(
             price = mids[symbol] - int(side) * gap * int(rng.integers(1, 4))
             result = venue.submit(ts, trader, symbol, side, size, price)
             if result.resting and rng.random() < 0.5:
-                venue.cancel(ts + STEP_US // 2, trader, result.order_id)
+                venue.cancel(ts + step_us // 2, trader, result.order_id)
     digest = journal.digest()
     journal.close()
     report = replay(path)
-    return DemoReport(venue, path, digest, journal.events, path.stat().st_size, report.ok, steps)
+    return DemoReport(
+        venue, path, digest, journal.events, path.stat().st_size, report.ok, steps, feed, index_start
+    )
+
+
+def _anchor(venue: Venue, feed: MarketFeed | None, inst: Instrument) -> int | None:
+    """Where the maker centres its quotes when prices move: a contract's mark, a spot pair's index
+    (in the pair's ticks); ``None`` without a feed."""
+    if feed is None:
+        return None
+    if not inst.is_spot:
+        return venue.marks.get(inst.symbol)
+    index = feed.index.get(inst.underlying)
+    if index is None:
+        return None
+    return max(1, round(index * feed.tick_size(inst.underlying) / inst.tick_size))
 
 
 def summary_lines(report: DemoReport, scenario: Scenario) -> list[str]:
@@ -186,6 +224,9 @@ def summary_lines(report: DemoReport, scenario: Scenario) -> list[str]:
     lines.append(f"money conserved (deposits - withdrawals = sum of balances, every asset): {verdict}")
     lines.append(f"positions net to zero in every instrument: {'yes' if net_zero else 'NO'}")
     lines.append("")
+    if report.feed is not None:
+        lines.extend(_market_lines(report, scenario))
+        lines.append("")
     lines.extend(_order_outcomes(report))
     lines.append("")
     lines.append(
@@ -194,6 +235,28 @@ def summary_lines(report: DemoReport, scenario: Scenario) -> list[str]:
     )
     lines.append(f"sha256: {report.digest}")
     lines.append(f"replay: {'ok, same outputs and digest' if report.replay_ok else 'MISMATCH'}")
+    return lines
+
+
+def _market_lines(report: DemoReport, scenario: Scenario) -> list[str]:
+    """Indexes from start to end, fundings paid and futures settled by the market feed."""
+    feed = report.feed
+    assert feed is not None
+    start = report.index_start or {}
+    end_us = report.steps * feed.spec.step_us
+    lines = [f"market (the feed ran to {format_atoms(end_us, 6)} s of simulated time):"]
+    for name, ticks in feed.index.items():
+        tick = feed.tick_size(name)
+        first = start.get(name)
+        shown = "-" if first is None else format_fraction(first * tick)
+        lines.append(f"  index {name}: {shown} -> {format_fraction(ticks * tick)}")
+    for symbol in sorted({f.instrument for f in feed.funding_paid}):
+        paid = [f for f in feed.funding_paid if f.instrument == symbol]
+        rates = ", ".join(f"{f.rate_ppm}" for f in paid[-5:])
+        lines.append(f"  funding {symbol}: {len(paid)} paid, last rates (ppm): {rates}")
+    for symbol, ticks in report.venue.settled.items():
+        inst = report.venue.instruments[symbol]
+        lines.append(f"  settled {symbol} at {inst.format_price(ticks)} {inst.settlement_asset}")
     return lines
 
 

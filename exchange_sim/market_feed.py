@@ -153,6 +153,10 @@ class MarketFeed:
             if inst.expiry_us is not None and inst.expiry_us >= start_us and inst.symbol not in venue.settled:
                 self._push(inst.expiry_us, _EXPIRY, n, inst.symbol)
 
+    def tick_size(self, underlying: str) -> Fraction:
+        """The price increment of ``underlying``'s index (what :attr:`index` counts)."""
+        return self._ticks[underlying]
+
     # ------------------------------------------------------------------ driving
 
     def next_time(self) -> int:

@@ -54,6 +54,22 @@ def test_demo_runs_the_margin_scenario_both_ways(tmp_path: Path, capsys: pytest.
     assert "[margin] table for --margin-mode" in capsys.readouterr().err
 
 
+def test_demo_runs_the_market_feed_of_the_markets_scenario(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A day and an hour of one-minute steps: 25 hourly fundings per perpetual and BTC-FUT settled
+    at its expiry (86,400 s), all journaled and replayed."""
+    scenario = str(default_scenario_path().parent / "markets.toml")
+    assert main(["demo", scenario, "--out", str(tmp_path / "m"), "--steps", "1500"]) == 0
+    out = capsys.readouterr().out
+    assert "the feed ran to 90000 s of simulated time" in out
+    assert "funding BTC-PERP: 25 paid" in out and "funding ETH-PERP: 25 paid" in out
+    assert "settled BTC-FUT at " in out
+    assert "index BTC: 30000 -> " in out and "index ETH: 2000 -> " in out
+    assert "money conserved (deposits - withdrawals = sum of balances, every asset): yes" in out
+    assert "replay: ok" in out
+
+
 def test_validate(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", str(default_scenario_path())]) == 0
     out = capsys.readouterr().out
@@ -61,6 +77,15 @@ def test_validate(capsys: pytest.CaptureFixture[str]) -> None:
         "instrument BTC-PERP: perpetual on BTC, tick 0.5 USDC, lot 0.001, 500 atoms per tick per lot" in out
     )
     assert "account carol: 2500.75 USDC" in out
+    assert "market:" not in out
+    assert main(["validate", str(default_scenario_path().parent / "markets.toml")]) == 0
+    out = capsys.readouterr().out
+    assert "market: a step every 60 s, settlement window 1800 s" in out
+    assert "index BTC: JumpDiffusion, tick 0.5" in out and "correlated: BTC, ETH" in out
+    assert "mark BTC-PERP: rule median" in out
+    assert (
+        "funding ETH-PERP: every 3600 s, sampled every 60 s, interest 100 / clamp 500 / cap 7500 ppm" in out
+    )
 
 
 def test_malformed_scenario_is_one_line_without_traceback(tmp_path: Path) -> None:
