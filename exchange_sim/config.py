@@ -12,6 +12,7 @@ from typing import Any
 
 from exchange_sim.breakers import Breaker
 from exchange_sim.instruments import Instrument
+from exchange_sim.liquidation.rules import RuleSet
 from exchange_sim.margin.config import MarginConfig
 from exchange_sim.orders import SelfTrade
 from exchange_sim.units import Asset, UnitError, require_key
@@ -41,6 +42,7 @@ class VenueConfig:
     margin: MarginConfig | None = None
     """Cross-margin rules; ``None``: no margin (every fill is accepted)."""
     breakers: tuple[Breaker, ...] = ()
+    liquidation: RuleSet | None = None
     """Circuit breakers per instrument (``exchange_sim/breakers.py``); none by default."""
 
     def __post_init__(self) -> None:
@@ -78,6 +80,12 @@ class VenueConfig:
         object.__setattr__(self, "self_trade_prevention", stp)
         if self.margin is not None:
             _check_margin(self.margin, by_symbol, self.instruments)
+        if self.liquidation is not None and self.margin is None:
+            raise UnitError(
+                "liquidation rules need margin rules (an account is liquidated below maintenance margin)",
+                field="liquidation",
+                expected="margin rules with the liquidation rules",
+            )
         guarded: set[str] = set()
         for breaker in self.breakers:
             if breaker.instrument not in names:
@@ -117,6 +125,7 @@ class VenueConfig:
             "self_trade_prevention": self.self_trade_prevention.name.lower(),
             "margin": self.margin.to_dict() if self.margin is not None else None,
             "breakers": [b.to_config() for b in self.breakers],
+            "liquidation": self.liquidation.to_config() if self.liquidation is not None else None,
         }
 
     @classmethod
@@ -146,6 +155,7 @@ class VenueConfig:
             self_trade_from_name(require_key(data, "self_trade_prevention", what)),
             MarginConfig.from_dict(data["margin"]) if data.get("margin") is not None else None,
             tuple(Breaker.from_config(b) for b in _sequence(data.get("breakers", []), "breakers")),
+            RuleSet.from_config(data["liquidation"]) if data.get("liquidation") is not None else None,
         )
 
 

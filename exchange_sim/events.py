@@ -30,6 +30,7 @@ SUBMIT_LEGS          12    ts, account, legs (an array of [instrument, side, siz
                            arrays)
 SETTLE_EXPIRY        13    ts, instrument, settlement price (ticks, or a decimal string)
 FUNDING              14    ts, instrument, funding rate (ppm; > 0: longs pay shorts)
+SYSTEM_DEPOSIT       15    ts, account ("@insurance" or "@backstop"), asset, amount (atoms)
 ACCEPTED             20    order_id [, band limit price for a market order]
 REJECTED             21    reason
 FILL                 22    maker_order_id, price, lots, taker_fee, maker_fee (the taker is the
@@ -49,6 +50,28 @@ SETTLED              29    account, size (signed lots closed), amount (settlemen
 FUNDED               30    account, amount (settlement atoms the account received in a funding
                            payment, < 0: paid); the rounding residue stays in ``@funding``
 HALTED               31    instrument, until (microseconds): a volatility halt began
+LIQUIDATION          32    account, equity, maintenance (atoms): the account fell below
+                           maintenance and its liquidation begins (``docs/liquidation.md``)
+LIQ_ORDER            33    order_id, account, instrument, side, lots, limit price (ticks): a
+                           liquidation order; its FILLs and its ENDED follow
+LIQ_SETTLED          34    account, instrument, lots, fill value, bankruptcy value, fee,
+                           fund delta (atoms; > 0: the account paid the insurance fund, < 0: the
+                           fund paid the account)
+TAKEOVER             35    account, receiver, instrument, size (signed lots taken), mark (ticks):
+                           the insurance fund or the backstop vault took a position
+SWEPT                36    account, receiver, amount (atoms; > 0 the receiver took the account's
+                           margin, < 0 the receiver covered its negative equity)
+DELEVERAGED          37    account, counterparty, instrument, lots, mark (ticks), haircut
+                           (atoms the counterparty paid), closed profit (atoms of its unrealised
+                           profit the close realised)
+ADL_DONE             38    account, instrument, deficit, haircut total, closed profit total,
+                           profit closed beyond need (atoms)
+SOCIALIZED           39    account, amount (atoms of a loss shared by profitable accounts; each
+                           payer follows as SOCIAL_SHARE)
+SOCIAL_SHARE         40    payer, amount (atoms)
+BAD_DEBT             41    account, amount (atoms of negative equity nobody covered)
+LIQUIDATION_END      42    account, outcome (0 healthy, 1 flat, 2 positions left), equity,
+                           maintenance (atoms)
 ===================  ====  ====================================================================
 """
 
@@ -84,6 +107,18 @@ class Ev(IntEnum):
     SETTLED = 29
     FUNDED = 30
     HALTED = 31
+    SYSTEM_DEPOSIT = 15
+    LIQUIDATION = 32
+    LIQ_ORDER = 33
+    LIQ_SETTLED = 34
+    TAKEOVER = 35
+    SWEPT = 36
+    DELEVERAGED = 37
+    ADL_DONE = 38
+    SOCIALIZED = 39
+    SOCIAL_SHARE = 40
+    BAD_DEBT = 41
+    LIQUIDATION_END = 42
 
 
 INPUTS = frozenset(
@@ -102,6 +137,7 @@ INPUTS = frozenset(
         Ev.SUBMIT_LEGS,
         Ev.SETTLE_EXPIRY,
         Ev.FUNDING,
+        Ev.SYSTEM_DEPOSIT,
     }
 )
 """Codes of events that replay re-applies."""

@@ -144,6 +144,9 @@ class Reason(IntEnum):
     """Self-trade prevention cancelled this order (or its rest)."""
     REDUCE_ONLY = 47
     """Reduce-only: the part that would have opened or flipped a position was cancelled."""
+    LIQUIDATION = 48
+    """Cancelled by the liquidation engine (its account fell below maintenance), or the part of
+    a liquidation order the book did not fill."""
     # --- more rejections (codes are stable, so new ones continue here) -------------------------
     INVALID_MARGIN_MODE = 60
     """A margin mode must be ``"cross"`` or ``"isolated"``, on a venue with margin rules."""
@@ -172,6 +175,12 @@ class Reason(IntEnum):
     """The limit price lies beyond the instrument's price band around the mark (circuit breaker)."""
     INSTRUMENT_HALTED = 72
     """The instrument is halted after a fast mark move (volatility halt): no orders or amends."""
+    WITHDRAWALS_GATED = 73
+    """Withdrawals are paused while an account has negative equity (liquidation rule
+    ``gate_withdrawals``, as dYdX does)."""
+    NOT_A_SYSTEM_ACCOUNT = 74
+    """Only the insurance fund (``@insurance``) and the backstop vault (``@backstop``) of a venue
+    with liquidation rules take system deposits."""
 
 
 REDUCE_ONLY_FLAG = 1

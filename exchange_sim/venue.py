@@ -33,6 +33,7 @@ from exchange_sim.funding import FUNDING_RESIDUE_ACCOUNT, funding_payments
 from exchange_sim.instruments import Instrument, InstrumentKind
 from exchange_sim.journal import FORMAT_NAME, SCHEMA_VERSION, JournalWriter
 from exchange_sim.ledger import Ledger
+from exchange_sim.liquidation.engine import BACKSTOP_ACCOUNT, INSURANCE_ACCOUNT, LiquidationEngine
 from exchange_sim.margin.config import (
     MODE_CROSS,
     MODE_ISOLATED,
@@ -146,6 +147,10 @@ class Venue:
             )
             gate = CrossMarginGate(self, cross, reserving=book_type is ExposureBook)
         self.gate: RiskGate = gate if gate is not None else AcceptAll()
+        self.liquidation: LiquidationEngine | None = None
+        """The liquidation engine, when the configuration has liquidation rules (``docs/liquidation.md``)."""
+        self._liquidating: Account | None = None
+        """The unit a liquidation order is closing (an isolated one keeps its margin until done)."""
         self._placement = placement if isinstance(self.gate, CrossMarginGate) else None
         self._applied = self.gate.applied if isinstance(self.gate, CrossMarginGate) else None
         """Tells the gate a checked fill applied (it keeps the totals it computed)."""
@@ -179,6 +184,8 @@ class Venue:
             i.symbol: self.ledger.settle_spot if i.is_spot else self.ledger.settle_trade
             for i in config.instruments
         }
+        if config.liquidation is not None and isinstance(self.gate, CrossMarginGate):
+            self.liquidation = LiquidationEngine(self, config.liquidation, self.gate.cross)
 
     def header(self, meta: dict[str, Any] | None = None) -> dict[str, Any]:
         """The journal header: format, schema, package version, resolved configuration, metadata."""
@@ -308,6 +315,38 @@ class Venue:
         (``WITHDRAWAL_BREACHES_MARGIN``; see ``docs/margin.md``)."""
         return self._money(Ev.WITHDRAW, ts, account, asset, amount)
 
+    def deposit_system(self, ts: int, account: str, asset: str, amount: int | str | Decimal) -> Result:
+        """Capitalise the insurance fund (``"@insurance"``) or the backstop vault (``"@backstop"``)
+        of a venue with liquidation rules: money enters the venue as a deposit into that system
+        account (``NOT_A_SYSTEM_ACCOUNT`` for any other account)."""
+        _check_ts(ts)
+        asset_n = self._asset_index.get(asset) if type(asset) is str else None
+        amount = _raw(amount)
+        self._write_input(
+            (Ev.SYSTEM_DEPOSIT, ts, _raw(account), asset if asset_n is None else asset_n, amount)
+        )
+        reason = self._stale(ts)
+        engine = self.liquidation
+        target = None
+        if reason is None:
+            if engine is not None and account == INSURANCE_ACCOUNT:
+                target = engine.fund
+            elif engine is not None and account == BACKSTOP_ACCOUNT and engine.vault is not None:
+                target = engine.vault
+            if target is None:
+                reason = Reason.NOT_A_SYSTEM_ACCOUNT
+            elif asset_n is None:
+                reason = Reason.UNKNOWN_ASSET
+            else:
+                atoms = _to_base(amount, Fraction(1, 10 ** self.assets[asset].decimals))
+                if atoms is None or atoms <= 0:
+                    reason = Reason.INVALID_AMOUNT
+        if reason is not None:
+            return self._reject(reason)
+        assert target is not None
+        self.ledger.deposit(target, asset, atoms)  # type: ignore[arg-type]
+        return Result(True, value=atoms)
+
     def _money(self, code: Ev, ts: int, account: str, asset: str, amount: Any) -> Result:
         _check_ts(ts)
         acct = self._user_account(account)
@@ -342,6 +381,9 @@ class Venue:
         """Without margin rules a withdrawal is limited by the balance. With them, the margin
         asset may be withdrawn (even into a negative balance: borrowing against equity) as long as
         the account stays at initial margin; other assets never beyond their balance."""
+        engine = self.liquidation
+        if engine is not None and engine.rules.gate_withdrawals and engine.stats.negative:
+            return Reason.WITHDRAWALS_GATED
         margin = self.config.margin
         borrows = margin is not None and asset == margin.settlement
         if not borrows and atoms > acct.balances.get(asset, 0):
@@ -430,6 +472,8 @@ class Venue:
                 until = max(self.halted_until.get(instrument, 0), ts + breaker.halt_us)
                 self.halted_until[instrument] = until
                 self._write((Ev.HALTED, listing[1], until))  # type: ignore[index]
+        if self.liquidation is not None:
+            self._run_liquidation(ts)
         return Result(True, value=ticks)
 
     def set_index_price(self, ts: int, asset: str, price: int | str) -> Result:
@@ -455,6 +499,8 @@ class Venue:
             return self._reject(reason)
         self.index_prices[asset] = atoms  # type: ignore[assignment]
         self.price_epoch += 1
+        if self.liquidation is not None:
+            self._run_liquidation(ts)
         return Result(True, value=atoms)
 
     # ---------------------------------------------------------------- funding
@@ -499,6 +545,8 @@ class Venue:
             self.ledger.transfer(pool, accounts[transfer.account], asset, transfer.amount)
         for transfer in payments.transfers:
             self._write((Ev.FUNDED, accounts[transfer.account].index, transfer.amount))
+        if self.liquidation is not None:
+            self._run_liquidation(ts)
         return Result(True, value=payments.residue)
 
     # ---------------------------------------------------------------- expiry
@@ -553,6 +601,8 @@ class Venue:
         self.settled[instrument] = ticks
         self.marks[instrument] = ticks
         self.price_epoch += 1
+        if self.liquidation is not None:
+            self._run_liquidation(ts)
         return Result(True, value=ticks)
 
     # ---------------------------------------------------------------- orders
@@ -1117,7 +1167,11 @@ class Venue:
         for main, _, atoms in moves:
             self._write((Ev.MARGIN_MOVED, main.index, instrument_n, atoms))
         for main, holder in ((t_acct, holders[0]), (m_acct, holders[1])):
-            if holder is not main and not holder.positions[inst.symbol].size:
+            if (
+                holder is not main
+                and holder is not self._liquidating
+                and not holder.positions[inst.symbol].size
+            ):
                 left = holder.balances.get(settlement, 0)
                 if left > 0:
                     self._move_margin(main, holder, inst.symbol, -left)
@@ -1370,6 +1424,77 @@ class Venue:
         if self._client_ids.get(key) is order:  # type: ignore[arg-type]
             del self._client_ids[key]  # type: ignore[arg-type]
 
+    # ---------------------------------------------------------------- liquidation
+
+    def _run_liquidation(self, ts: int) -> None:
+        """Run the liquidation engine after an input that moved what margin is valued at; stops
+        that its fills trigger are released afterwards."""
+        assert self.liquidation is not None
+        self.liquidation.run(ts)
+        if self._stop_count:
+            self._release_stops()
+
+    def _cancel_for_liquidation(self, owner: str, instruments: list[str] | None) -> None:
+        """End ``owner``'s resting orders and stops (on ``instruments`` only, for an isolated
+        position), reason ``LIQUIDATION``, in order-id order."""
+        for symbol in self.instruments if instruments is None else instruments:
+            book = self.books[symbol]
+            for order in sorted((o for o in book.orders.values() if o.account == owner), key=_by_id):
+                book.remove(order)
+                self._write((_ENDED, order.order_id, Reason.LIQUIDATION, order.remaining))
+                if order.client_id is not None:
+                    self._forget(order)
+            stop_book = self.stops[symbol]
+            for stop in sorted(
+                (s for s in stop_book.orders.values() if s.order.account == owner),
+                key=lambda s: s.order.order_id,
+            ):
+                stop_book.remove(stop.order.order_id)
+                self._stop_count -= 1
+                self._write((_ENDED, stop.order.order_id, Reason.LIQUIDATION, stop.order.remaining))
+                if stop.order.client_id is not None:
+                    self._forget(stop.order)
+        self._reduce_only = {
+            k: v
+            for k, v in self._reduce_only.items()
+            if k[0] != owner or (instruments and k[1] not in instruments)
+        }
+
+    def _liquidation_order(
+        self, ts: int, owner: str, unit: Account, inst: Instrument, side: Side, lots: int, limit: int
+    ) -> list[tuple[int, int, int]]:
+        """Send an immediate-or-cancel liquidation order for ``unit`` (owned by ``owner``) to the
+        book: the liquidated side skips the margin check, the makers are checked as always.
+        Journaled as ``LIQ_ORDER``, its ``FILL`` s and, for what is left, ``ENDED`` with reason
+        ``LIQUIDATION``. Returns ``(price, lots, taker fee)`` per fill."""
+        order_id = self.next_order_id
+        self.next_order_id = order_id + 1
+        listing = self._listing[inst.symbol]
+        mode = self._stp_defaults.get(owner, self._stp_venue) if self._stp_defaults else self._stp_venue
+        order = Order(order_id, owner, inst.symbol, side, limit, lots, lots, _IOC, ts, 0, mode, 0, None)
+        self._write((Ev.LIQ_ORDER, order_id, unit.index, listing[1], side, lots, limit))
+        result = OrderResult(True, order_id=order_id)
+        self._inst, self._book, self._result = inst, listing[2], result
+        self._settle = self._settlers[inst.symbol]
+        self._liquidating = unit
+        try:
+            match(listing[2], order, _MakersChecked(self.gate), self._on_fill, self._on_maker_refused)
+        finally:
+            self._liquidating = None
+        if order.remaining:
+            self._write((_ENDED, order_id, Reason.LIQUIDATION, order.remaining))
+        return [(f.price, f.lots, f.taker_fee) for f in result.fills]
+
+    def _release_isolated(self, unit: Account) -> None:
+        """An isolated unit the engine left flat returns its remaining margin to its main account."""
+        for main_id, subs in self.sub_accounts.items():
+            for symbol, sub in subs.items():
+                if sub is unit and not (sub.positions.get(symbol) and sub.positions[symbol].size):
+                    left = sub.balances.get(self.config.margin.settlement, 0)  # type: ignore[union-attr]
+                    if left > 0:
+                        self._move_margin(self.ledger.accounts[main_id], sub, symbol, -left)
+                    return
+
     # ---------------------------------------------------------------- views (no journal)
 
     def find_order(self, order_id: int) -> Order | None:
@@ -1557,3 +1682,28 @@ def _to_base(value: Any, unit: Fraction) -> int | None:
         return to_units(value, unit)
     except UnitError:
         return None
+
+
+class _MakersChecked:
+    """The risk gate for a liquidation order: the liquidated taker is not checked (its order is
+    bounded by its worst acceptable price instead); every maker is, as always."""
+
+    __slots__ = ("gate",)
+
+    def __init__(self, gate: RiskGate) -> None:
+        self.gate = gate
+
+    def check(self, taker: Order, maker: Order, price: int, lots: int) -> Any:
+        return self.gate.check_maker(taker, maker, price, lots)
+
+    def check_maker(self, taker: Order, maker: Order, price: int, lots: int) -> Any:
+        return self.gate.check_maker(taker, maker, price, lots)
+
+    def taker_fits(self, account: str) -> bool:
+        return True
+
+    def hold(self, taker: Order, maker: Order, price: int, lots: int) -> None:
+        self.gate.hold(taker, maker, price, lots)
+
+    def release(self) -> None:
+        self.gate.release()

@@ -1,0 +1,360 @@
+"""The liquidation engine, hand-checked for each preset.
+
+Market: BTC-PERP, tick 1 USDC, lot 0.001 BTC, so one tick on one lot is 1,000 USDC atoms; no
+trading fees; one bracket, maintenance 5%, initial 10%. alice deposits 1,000 USDC and buys
+0.1 BTC (100 lots) at 30,000 from bob (bob: 100,000 USDC, short 0.1). Her balance is then
+1,000 - 3,000 = -2,000 USDC and her position is worth 0.1 x mark.
+
+At a mark of 21,000: equity = -2,000 + 2,100 = 100 USDC; maintenance = 5% x 2,100 = 105 USDC, so
+she is liquidatable (the liquidation price is 2,000 / 0.095 = 21,052.6). Her bankruptcy price is
+20,000 (equity 0: -2,000 + 0.1 x 20,000). The insurance fund starts with 10,000 USDC.
+
+- teaching: the fund takes her 0.1 BTC at the mark (it pays 2,100) and sweeps her 100 USDC of
+  margin: she ends with 0 and flat; the fund has 10,000 - 2,100 + 100 = 8,000 USDC and a long
+  0.1 BTC worth 2,100, so its equity is 10,100.
+- binance: bids 0.05 at 20,900 and 0.1 at 20,500; the liquidation sell of 100 lots is limited to
+  the bankruptcy price 20,000 and fills 50 @ 20,900 and 50 @ 20,500: 2,070 USDC. Everything above
+  the bankruptcy value (2,000) goes to the fund: 70 USDC. She ends at 0.
+- dydx: the fillable price is 21,000 x (1 - ABR x 1.5 x 5%) with ABR = 1 - 100 / 105 = 1/21:
+  21,000 - 7.5 / 0.1 = 20,925. A bid of 0.1 at 20,950 fills (2,095 USDC); the fee is
+  min(1.5% x 2,095 = 31.425, 2,095 - 2,000 = 95) = 31.425 USDC to the fund; she keeps 63.575.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+
+from exchange_sim.config import VenueConfig
+from exchange_sim.events import Ev
+from exchange_sim.instruments import Instrument
+from exchange_sim.journal import JournalWriter, read_journal
+from exchange_sim.liquidation.engine import BACKSTOP_ACCOUNT, INSURANCE_ACCOUNT, Outcome
+from exchange_sim.liquidation.rules import PRESETS, RuleSet, preset
+from exchange_sim.margin.brackets import Bracket, BracketSchedule
+from exchange_sim.margin.config import MarginConfig
+from exchange_sim.orders import Reason, Side, TimeInForce
+from exchange_sim.replay import replay
+from exchange_sim.units import Asset, UnitError
+from exchange_sim.venue import Venue
+
+USDC = Asset("USDC", 6)
+U = 1_000_000  # atoms per USDC
+P = "BTC-PERP"
+E = "ETH-PERP"
+
+
+def make_venue(rules: RuleSet, journal: JournalWriter | None = None, *, eth: bool = False) -> Venue:
+    btc = Instrument.create(
+        P, kind="perpetual", underlying="BTC", settlement=USDC, tick_size="1", lot_size="0.001"
+    )
+    instruments = [btc]
+    if eth:
+        instruments.append(
+            Instrument.create(
+                E, kind="perpetual", underlying="ETH", settlement=USDC, tick_size="1", lot_size="0.01"
+            )
+        )
+    schedule = BracketSchedule.create([Bracket(0, 50_000, 100_000)])
+    margin = MarginConfig("USDC", tuple((i.symbol, schedule) for i in instruments))
+    v = Venue(VenueConfig((USDC,), tuple(instruments), margin=margin, liquidation=rules), journal=journal)
+    v.deposit_system(0, INSURANCE_ACCOUNT, "USDC", "10000")
+    if rules.takeover == "backstop":
+        v.deposit_system(0, BACKSTOP_ACCOUNT, "USDC", "10000")
+    for name, amount in (("alice", "1000"), ("bob", "100000"), ("maker", "1000000")):
+        v.open_account(0, name)
+        v.deposit(0, name, "USDC", amount)
+    v.set_mark_price(0, P, 30_000)
+    if eth:
+        v.set_mark_price(0, E, 2_000)
+    assert v.submit(1, "bob", P, Side.SELL, 100, 30_000).resting
+    assert v.submit(1, "alice", P, Side.BUY, 100, 30_000, tif=TimeInForce.IOC).fills
+    return v
+
+
+def balance(v: Venue, name: str) -> int:
+    return v.ledger.accounts[name].balances.get("USDC", 0)
+
+
+def size(v: Venue, name: str, symbol: str = P) -> int:
+    position = v.ledger.accounts[name].positions.get(symbol)
+    return position.size if position else 0
+
+
+def events(journal: JournalWriter, code: Ev) -> list[list[object]]:
+    journal.flush()
+    _, records = read_journal(bytes(journal._memory or b""))
+    return [r for r in records if r[0] == code]
+
+
+def check(v: Venue, journal: JournalWriter | None = None) -> None:
+    v._check()
+    if journal is not None:
+        journal.flush()
+        assert replay(bytes(journal._memory or b"")).ok
+
+
+# detection -----------------------------------------------------------------------------------------
+
+
+def test_no_one_is_liquidated_above_maintenance() -> None:
+    journal = JournalWriter()
+    v = make_venue(preset("teaching"), journal)
+    v.set_mark_price(2, P, 21_053)  # equity 105.3 >= maintenance 105.265
+    assert events(journal, Ev.LIQUIDATION) == []
+    assert size(v, "alice") == 100
+    check(v, journal)
+
+
+# teaching: the fund takes over -----------------------------------------------------------------------
+
+
+def test_teaching_the_fund_takes_the_position_and_the_margin_left() -> None:
+    journal = JournalWriter()
+    v = make_venue(preset("teaching"), journal)
+    v.set_mark_price(2, P, 21_000)
+    assert events(journal, Ev.LIQUIDATION) == [
+        [Ev.LIQUIDATION, v.ledger.accounts["alice"].index, 100 * U, 105 * U]
+    ]
+    assert size(v, "alice") == 0 and balance(v, "alice") == 0
+    assert size(v, INSURANCE_ACCOUNT) == 100
+    assert balance(v, INSURANCE_ACCOUNT) == 8_000 * U  # 10,000 - 2,100 + 100
+    fund = v.ledger.accounts[INSURANCE_ACCOUNT].index
+    alice = v.ledger.accounts["alice"].index
+    assert events(journal, Ev.TAKEOVER) == [[Ev.TAKEOVER, alice, fund, 0, 100, 21_000]]
+    assert events(journal, Ev.SWEPT) == [[Ev.SWEPT, alice, fund, 100 * U]]
+    assert events(journal, Ev.LIQUIDATION_END)[-1] == [Ev.LIQUIDATION_END, alice, Outcome.FLAT, 0, 0]
+    check(v, journal)
+
+
+def test_teaching_a_gap_below_bankruptcy_is_paid_by_the_fund() -> None:
+    """At 19,000 her equity is -100: the fund takes the position and pays the 100 she owes."""
+    v = make_venue(preset("teaching"))
+    v.set_mark_price(2, P, 19_000)
+    assert size(v, "alice") == 0 and balance(v, "alice") == 0
+    assert balance(v, INSURANCE_ACCOUNT) == (10_000 - 1_900 - 100) * U
+    assert v.liquidation is not None and v.liquidation.stats.fund_paid == 100 * U
+    check(v)
+
+
+def test_teaching_an_empty_fund_deleverages_pro_rata_then_socialises_nothing_left() -> None:
+    """No fund: at 19,000 (equity -100) the opposite positions (bob, short 0.1) close against her
+    at the mark and pay her deficit: bob pays 100 USDC and is flat."""
+    journal = JournalWriter()
+    rules = preset("teaching")
+    btc = Instrument.create(
+        P, kind="perpetual", underlying="BTC", settlement=USDC, tick_size="1", lot_size="0.001"
+    )
+    margin = MarginConfig("USDC", ((P, BracketSchedule.create([Bracket(0, 50_000, 100_000)])),))
+    v = Venue(VenueConfig((USDC,), (btc,), margin=margin, liquidation=rules), journal=journal)
+    for name, amount in (("alice", "1000"), ("bob", "100000")):
+        v.open_account(0, name)
+        v.deposit(0, name, "USDC", amount)
+    v.set_mark_price(0, P, 30_000)
+    v.submit(1, "bob", P, Side.SELL, 100, 30_000)
+    v.submit(1, "alice", P, Side.BUY, 100, 30_000, tif=TimeInForce.IOC)
+    bob_before = balance(v, "bob")
+    v.set_mark_price(2, P, 19_000)
+    assert size(v, "alice") == 0 and size(v, "bob") == 0
+    assert balance(v, "alice") == 0
+    # bob buys back 0.1 at the mark (pays 1,900) and pays the 100 deficit: as if he bought at 20,000,
+    # alice's bankruptcy price
+    assert balance(v, "bob") == bob_before - 1_900 * U - 100 * U
+    alice, bob = v.ledger.accounts["alice"].index, v.ledger.accounts["bob"].index
+    # bob's closed profit: he sold at 30,000, the mark is 19,000: 1,100 USDC realised
+    assert events(journal, Ev.DELEVERAGED) == [
+        [Ev.DELEVERAGED, alice, bob, 0, 100, 19_000, 100 * U, 1_100 * U]
+    ]
+    assert events(journal, Ev.ADL_DONE) == [[Ev.ADL_DONE, alice, 0, 100 * U, 100 * U, 1_100 * U, 1_000 * U]]
+    check(v, journal)
+
+
+# binance: through the book, everything above bankruptcy to the fund ------------------------------
+
+
+def test_binance_sells_on_the_book_no_worse_than_bankruptcy_and_the_fund_takes_the_surplus() -> None:
+    journal = JournalWriter()
+    v = make_venue(preset("binance"), journal)
+    v.submit(2, "maker", P, Side.BUY, 50, 20_900)
+    v.submit(2, "maker", P, Side.BUY, 100, 20_500)
+    v.set_mark_price(3, P, 21_000)
+    alice = v.ledger.accounts["alice"].index
+    [order] = events(journal, Ev.LIQ_ORDER)
+    assert order[2:] == [alice, 0, Side.SELL, 100, 20_000]  # limit: the bankruptcy price
+    assert events(journal, Ev.LIQ_SETTLED) == [
+        [Ev.LIQ_SETTLED, alice, 0, 100, 2_070 * U, 2_000 * U, 70 * U, 70 * U]
+    ]
+    assert size(v, "alice") == 0 and balance(v, "alice") == 0
+    assert balance(v, INSURANCE_ACCOUNT) == 10_070 * U
+    assert size(v, "maker") == 100
+    check(v, journal)
+
+
+def test_binance_what_the_book_cannot_absorb_goes_to_the_fund_at_bankruptcy() -> None:
+    """Only 0.05 bid at 20,900: it fills (1,045; bankruptcy value of 50 lots 1,000: 45 to the
+    fund); the fund takes the other 50 lots at the mark (1,050) and her last 50 of margin."""
+    v = make_venue(preset("binance"))
+    v.submit(2, "maker", P, Side.BUY, 50, 20_900)
+    v.set_mark_price(3, P, 21_000)
+    assert size(v, "alice") == 0 and balance(v, "alice") == 0
+    assert size(v, INSURANCE_ACCOUNT) == 50
+    assert balance(v, INSURANCE_ACCOUNT) == (10_000 + 45 - 1_050 + 50) * U
+    check(v)
+
+
+# dydx: fillable price, fee capped, the rest stays with the trader -------------------------------------
+
+
+def test_dydx_fillable_price_and_fee() -> None:
+    journal = JournalWriter()
+    v = make_venue(preset("dydx"), journal)
+    v.submit(2, "maker", P, Side.BUY, 100, 20_900)  # below the fillable price: not taken
+    v.submit(2, "maker", P, Side.BUY, 100, 20_950)
+    v.set_mark_price(3, P, 21_000)
+    [order] = events(journal, Ev.LIQ_ORDER)
+    assert order[-1] == 20_925
+    fee = 31_425_000  # 1.5% of 2,095 USDC
+    alice = v.ledger.accounts["alice"].index
+    assert events(journal, Ev.LIQ_SETTLED) == [
+        [Ev.LIQ_SETTLED, alice, 0, 100, 2_095 * U, 2_000 * U, fee, fee]
+    ]
+    assert balance(v, "alice") == 95 * U - fee  # 63.575 USDC stays hers
+    assert balance(v, INSURANCE_ACCOUNT) == 10_000 * U + fee
+    check(v, journal)
+
+
+def test_dydx_deleverages_a_bankrupt_account_the_book_cannot_take() -> None:
+    """No bids, equity -100 at 19,000: bob, the only opposite position, closes against her at the
+    mark and pays her 100 deficit."""
+    v = make_venue(preset("dydx"))
+    v.set_mark_price(2, P, 19_000)
+    assert size(v, "alice") == 0 and balance(v, "alice") == 0
+    assert size(v, "bob") == 0
+    check(v)
+
+
+def test_dydx_withdrawals_are_gated_while_an_account_has_negative_equity() -> None:
+    """Without deleveraging (an override of the preset), alice stays open with negative equity
+    until the book can take her position; meanwhile withdrawals are refused venue-wide.
+
+    Then a bid of 0.1 at 18,990 appears. At equity -100 the fillable price is the widest,
+    19,000 x (1 - 1.5 x 5%) = 17,575, so the bid fills: 1,899 USDC against a bankruptcy value of
+    2,000 (dYdX: -dNNV - TNC x |dMMR| / TMMR = 1,900 + 100): the fund pays 101, alice ends at 0."""
+    journal = JournalWriter()
+    v = make_venue(preset("dydx").with_overrides(adl="none"), journal)
+    v.set_mark_price(2, P, 19_000)
+    assert size(v, "alice") == 100
+    assert v.withdraw(3, "maker", "USDC", "1").reason is Reason.WITHDRAWALS_GATED
+    v.submit(4, "maker", P, Side.BUY, 100, 18_990)
+    v.set_mark_price(5, P, 19_000)
+    assert size(v, "alice") == 0 and balance(v, "alice") == 0
+    alice = v.ledger.accounts["alice"].index
+    assert events(journal, Ev.LIQ_ORDER)[-1][-1] == 17_575
+    assert events(journal, Ev.LIQ_SETTLED)[-1] == [
+        Ev.LIQ_SETTLED,
+        alice,
+        0,
+        100,
+        1_899 * U,
+        2_000 * U,
+        0,
+        -101 * U,
+    ]
+    assert balance(v, INSURANCE_ACCOUNT) == 9_899 * U
+    assert v.withdraw(6, "maker", "USDC", "1").ok
+    check(v, journal)
+
+
+# hyperliquid: the backstop vault ------------------------------------------------------------------------
+
+
+def test_hyperliquid_backstop_takes_over_below_two_thirds_of_maintenance() -> None:
+    """Empty book. At 21,000 (equity 100 >= 2/3 x 105 = 70) nothing happens but the attempt; at
+    20,900 (equity 90, maintenance 104.5, 2/3 of it 69.67) still not; at 20,700 (equity 70,
+    maintenance 103.5, 2/3 = 69): not; at 20,600 (equity 60 < 68.67) the vault takes the position
+    and the 60 USDC of margin."""
+    v = make_venue(preset("hyperliquid"))
+    for ts, mark in ((2, 21_000), (3, 20_900), (4, 20_700)):
+        v.set_mark_price(ts, P, mark)
+        assert size(v, "alice") == 100, mark
+    v.set_mark_price(5, P, 20_600)
+    assert size(v, "alice") == 0 and balance(v, "alice") == 0
+    assert size(v, BACKSTOP_ACCOUNT) == 100
+    assert balance(v, BACKSTOP_ACCOUNT) == (10_000 - 2_060 + 60) * U
+    check(v)
+
+
+# cross-margin contagion ---------------------------------------------------------------------------------
+
+
+def test_a_loss_in_one_instrument_liquidates_a_position_in_another() -> None:
+    """carol: 2,000 USDC, long 0.1 BTC at 30,000 and long 1 ETH at 2,000: her balance is
+    2,000 - 3,000 - 2,000 = -3,000. With BTC at 12,000 her equity is -3,000 + 1,200 + 2,000 = 200
+    against maintenance 60 + 100 = 160: healthy. At 11,000 it is 100 against 55 + 100 = 155: the
+    BTC loss has eaten the collateral that backed ETH, and both positions are liquidated."""
+    v = make_venue(preset("teaching"), eth=True)
+    v.open_account(2, "carol")
+    v.deposit(2, "carol", "USDC", "2000")
+    v.submit(3, "bob", P, Side.SELL, 100, 30_000)
+    v.submit(3, "carol", P, Side.BUY, 100, 30_000, tif=TimeInForce.IOC)
+    v.submit(3, "bob", E, Side.SELL, 100, 2_000)
+    v.submit(3, "carol", E, Side.BUY, 100, 2_000, tif=TimeInForce.IOC)
+    assert size(v, "carol", E) == 100
+    v.set_mark_price(4, P, 12_000)
+    assert size(v, "carol", E) == 100
+    v.set_mark_price(5, P, 11_000)
+    assert size(v, "carol", E) == 0 and size(v, "carol", P) == 0
+    assert size(v, INSURANCE_ACCOUNT, E) == 100
+    check(v)
+
+
+# isolated positions are liquidated alone --------------------------------------------------------------
+
+
+def test_an_isolated_position_is_liquidated_alone() -> None:
+    v = make_venue(preset("teaching"), eth=True)
+    v.open_account(2, "dave", "isolated")
+    v.deposit(2, "dave", "USDC", "5000")
+    v.submit(3, "bob", P, Side.SELL, 100, 30_000)
+    v.submit(3, "dave", P, Side.BUY, 100, 30_000, tif=TimeInForce.IOC)  # 300 moved into dave/BTC-PERP
+    v.submit(3, "bob", E, Side.SELL, 100, 2_000)
+    v.submit(3, "dave", E, Side.BUY, 100, 2_000, tif=TimeInForce.IOC)
+    sub = v.ledger.accounts["dave/BTC-PERP"]
+    margin = sub.balances["USDC"] + 3_000 * U
+    assert margin == 300 * U
+    v.set_mark_price(4, P, 27_100)  # dave/BTC-PERP: equity 300 - 290 = 10 < 135.5
+    assert size(v, "dave/BTC-PERP") == 0
+    assert size(v, "dave/ETH-PERP", E) == 100  # untouched
+    assert v.ledger.accounts["dave/BTC-PERP"].balances.get("USDC", 0) == 0
+    check(v)
+
+
+# rule sets as data ------------------------------------------------------------------------------------------
+
+
+def test_presets_round_trip_through_the_journal_header() -> None:
+    for rules in PRESETS.values():
+        assert RuleSet.from_config(rules.to_config()) == rules
+    with pytest.raises(UnitError, match="unknown rule set"):
+        preset("ftx")
+    with pytest.raises(UnitError, match="adl must be one of"):
+        RuleSet("x", adl="lottery")
+    assert preset("hyperliquid").backstop_fraction == Fraction(2, 3)
+
+
+def test_liquidation_rules_need_margin_rules() -> None:
+    btc = Instrument.create(
+        P, kind="perpetual", underlying="BTC", settlement=USDC, tick_size="1", lot_size="0.001"
+    )
+    with pytest.raises(UnitError, match="need margin rules"):
+        VenueConfig((USDC,), (btc,), liquidation=preset("binance"))
+
+
+def test_system_deposits_only_to_the_fund_and_the_vault() -> None:
+    v = make_venue(preset("binance"))
+    assert v.deposit_system(2, "@fees", "USDC", "1").reason is Reason.NOT_A_SYSTEM_ACCOUNT
+    assert v.deposit_system(2, BACKSTOP_ACCOUNT, "USDC", "1").reason is Reason.NOT_A_SYSTEM_ACCOUNT
+    assert v.deposit_system(2, INSURANCE_ACCOUNT, "USDC", "0").reason is Reason.INVALID_AMOUNT
+    assert v.deposit_system(2, INSURANCE_ACCOUNT, "USDC", "5").ok
+    assert balance(v, INSURANCE_ACCOUNT) == 10_005 * U
