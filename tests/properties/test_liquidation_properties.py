@@ -74,14 +74,7 @@ def build(
         v.open_account(1, name)
         v.deposit(1, name, "USDC", str(deposit))
         lots = max(1, deposit * leverage * 1_000 // START[symbol])  # notional = deposit x leverage
-        v.submit(
-            2,
-            "maker",
-            symbol,
-            side.opposite if hasattr(side, "opposite") else Side(-side),
-            lots,
-            START[symbol],
-        )
+        v.submit(2, "maker", symbol, Side(-side), lots, START[symbol])  # the other side rests
         v.submit(2, name, symbol, side, lots, START[symbol], tif=TimeInForce.IOC)
     for symbol in SYMBOLS:  # a ladder for liquidation orders to hit
         mid = START[symbol]
