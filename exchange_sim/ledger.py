@@ -29,7 +29,7 @@ from exchange_sim.instruments import Instrument
 class Ledger:
     """All accounts (user and system), their balances and positions, and the money totals."""
 
-    __slots__ = ("accounts", "by_index", "deposited", "fees", "open_interest", "withdrawn")
+    __slots__ = ("accounts", "by_index", "deposited", "fees", "open_interest", "touched", "withdrawn")
 
     def __init__(self, assets: list[str]) -> None:
         self.accounts: dict[str, Account] = {}
@@ -39,6 +39,9 @@ class Ledger:
         self.open_interest: dict[str, int] = {}
         """Lots of open long positions per contract instrument (absent: none ever traded)."""
         self.fees = self.open(FEE_ACCOUNT)
+        self.touched: list[Account] | None = None
+        """When a list (a liquidation engine keeps a health scan), every account whose balances or
+        positions change is appended to it; the engine reads and clears it. ``None``: not kept."""
 
     def open(self, account_id: str) -> Account:
         """Open an account (the caller has validated the id). Indexes follow opening order."""
@@ -54,12 +57,16 @@ class Ledger:
         self.deposited[asset] += amount
         account.balances[asset] = account.balances.get(asset, 0) + amount
         account.stamp += 1
+        if self.touched is not None:
+            self.touched.append(account)
 
     def withdraw(self, account: Account, asset: str, amount: int) -> None:
         """Money leaves the venue (``amount > 0`` atoms; the caller checked it may)."""
         self.withdrawn[asset] += amount
         account.balances[asset] = account.balances.get(asset, 0) - amount
         account.stamp += 1
+        if self.touched is not None:
+            self.touched.append(account)
 
     def transfer(self, source: Account, dest: Account, asset: str, amount: int) -> None:
         """Move ``amount`` atoms from ``source`` to ``dest`` (one debit, one credit)."""
@@ -71,6 +78,8 @@ class Ledger:
         dest.balances[asset] = new_dest
         source.stamp += 1
         dest.stamp += 1
+        if self.touched is not None:
+            self.touched += (source, dest)
 
     def settle_trade(
         self,
@@ -132,6 +141,8 @@ class Ledger:
         fees.balances[asset] = f_bal
         buyer.stamp += 1
         seller.stamp += 1
+        if self.touched is not None:
+            self.touched += (buyer, seller)
         self.open_interest[symbol] = oi
         if seller is buyer:
             _assign(buyer, symbol, s_new)
@@ -176,6 +187,8 @@ class Ledger:
         fees.balances[quote] = f_quote
         buyer.stamp += 1
         seller.stamp += 1
+        if self.touched is not None:
+            self.touched += (buyer, seller)
 
     def settle_positions(self, inst: Instrument, price: int) -> list[tuple[Account, int, int]]:
         """Close every position in ``inst`` at ``price`` ticks (a dated future's expiry), all or
@@ -201,6 +214,8 @@ class Ledger:
             account.balances[asset] = balance
             position.size, position.cost, position.realized = after
             account.stamp += 1
+            if self.touched is not None:
+                self.touched.append(account)
         if symbol in self.open_interest:
             self.open_interest[symbol] = 0
         return out

@@ -15,9 +15,9 @@ with D < 349.5: t33 .. t39, 7 accounts. Their 700 lots take the price to 27,625:
 t29 .. t32, 4 more; then 3, 1 and 1, and the cascade dies out at 27,250 as the deposits grow.
 
 Checked: the run completes; the cascade is exactly that (7, 4, 3, 1, 1 liquidations at 1 .. 5 s,
-marks 27,900, 27,625, 27,450, 27,325, 27,275, 27,250); every liquidation that starts ends; money is conserved and positions net to zero
-after every input (``Venue._check``); the final mark is below where the whale's sale alone left
-it; the journal replays.
+marks 27,900, 27,625, 27,450, 27,325, 27,275, 27,250); every liquidation that starts ends;
+money is conserved and positions net to zero after every input (``Venue._check``); the final
+mark is below where the whale's sale alone left it; the journal replays.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def test_a_cascade_runs_to_the_end_and_conserves_money() -> None:
     for n in range(40):
         name = f"t{n}"
         v.open_account(1, name)
-        v.deposit(1, name, "USDC", str(3_000 * 78 // (312 + 11 * n)))  # leverage (312 + 11n) / 78: 4x .. 9.5x
+        v.deposit(1, name, "USDC", str(3_000 * 78 // (312 + 11 * n)))  # leverage (312 + 11n) / 78
         v.submit(1, "street", P, Side.SELL, 100, 30_000)
         assert v.submit(1, name, P, Side.BUY, 100, 30_000, tif=TimeInForce.IOC).fills, name
     for k in range(1, 401):

@@ -36,9 +36,10 @@ Pipeline for a unit with ``equity < maintenance`` (each stage switched by the
    unrealised profit of accounts in profit; else the fund pays what it can and the rest is
    recorded as ``BAD_DEBT``. Bad debt is never silent.
 
-Detection is exact: ``CrossMargin.totals`` per unit. When the venue keeps a
-:class:`~exchange_sim.liquidation.scan.HealthScan`, a numpy pass over all units first narrows the
-units to check to a conservative superset.
+Detection is exact: ``CrossMargin.totals`` per unit, for the candidates of a numpy pass over all
+units (:class:`~exchange_sim.liquidation.scan.HealthScan`, a conservative superset). The scan's
+rows are refreshed from the accounts the ledger reports changed (``Ledger.touched``), so a mark
+update costs one vectorised pass, not a Python loop over accounts.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from math import ceil
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from exchange_sim.accounts import Account
 from exchange_sim.events import Ev
@@ -65,6 +66,7 @@ from exchange_sim.liquidation.formulas import (
     settle_liquidation_fill,
 )
 from exchange_sim.liquidation.rules import RuleSet
+from exchange_sim.liquidation.scan import HealthScan
 from exchange_sim.orders import Side
 from exchange_sim.units import PPM
 
@@ -113,6 +115,10 @@ def _splitmix(x: int) -> int:
     return x ^ (x >> 31)
 
 
+def _by_index(account: Account) -> int:
+    return account.index
+
+
 class LiquidationEngine:
     """Runs a :class:`RuleSet` on a venue with margin rules (see the module docstring)."""
 
@@ -125,8 +131,11 @@ class LiquidationEngine:
         self.vault = ledger.open(BACKSTOP_ACCOUNT) if rules.takeover == "backstop" else None
         self.stats = EngineStats()
         self._running = False
-        self.scan: Any = None
-        """A :class:`~exchange_sim.liquidation.scan.HealthScan` narrowing detection, if set."""
+        self.scan = HealthScan(cross)
+        """Every unit's balances and sizes in numpy arrays: detection's prefilter."""
+        self._owners: dict[str, str] = {}
+        """Isolated sub-account id -> its main account id (the owner of its orders)."""
+        ledger.touched = []  # the ledger reports every account it changes (refreshed into the scan)
 
     # ------------------------------------------------------------------ detection
 
@@ -150,20 +159,57 @@ class LiquidationEngine:
         equity, _, maintenance = self.cross.totals(account.balances, sizes, marks, prices)
         return equity, maintenance
 
+    def refresh(self) -> None:
+        """Copy every unit the ledger changed since the last call into the scan's arrays."""
+        touched = self.venue.ledger.touched
+        assert touched is not None
+        if not touched:
+            return
+        venue = self.venue
+        scan = self.scan
+        for account in {a.index: a for a in touched}.values():  # each once, in first-touched order
+            account_id = account.id
+            if account_id.startswith("@") or account_id in venue.sub_accounts:
+                continue  # system accounts and isolated main accounts are not units
+            scan.update(
+                account_id, account.balances, {s: p.size for s, p in account.positions.items() if p.size}
+            )
+        touched.clear()
+
     def flagged(self) -> list[tuple[Account, str]]:
-        """Units below maintenance now, in ledger order; records which have negative equity."""
+        """Units below maintenance now, in ledger order; records which have negative equity.
+
+        The scan's float pass over every unit gives a superset (it never misses one, see
+        :mod:`exchange_sim.liquidation.scan`); each candidate is then checked exactly."""
+        self.refresh()
+        venue = self.venue
+        settlement = self.cross.settlement
+        marks = {s: venue.marks.get(s) or venue.last_trade.last.get(s) or 0 for s in venue.instruments}
+        prices = {a: venue.index_prices.get(a, 0) for a in venue.assets if a != settlement}
+        accounts = venue.ledger.accounts
+        candidates = sorted((accounts[key] for key in self.scan.candidates(marks, prices)), key=_by_index)
         out = []
         negative = set()
-        for account, owner in self.units():
-            if not account.positions and account.balances.get(self.cross.settlement, 0) >= 0:
-                continue
+        for account in candidates:
             equity, maintenance = self.totals(account)
             if equity < 0:
                 negative.add(account.id)
             if equity < maintenance:
-                out.append((account, owner))
+                out.append((account, self._owner(account)))
         self.stats.negative = negative
         return out
+
+    def _owner(self, account: Account) -> str:
+        """Who places a unit's orders: an isolated sub-account's main account, else itself."""
+        owner = self._owners.get(account.id)
+        if owner is None:
+            owner = account.id
+            for main, subs in self.venue.sub_accounts.items():
+                if any(sub is account for sub in subs.values()):
+                    owner = main
+                    break
+            self._owners[account.id] = owner
+        return owner
 
     # ------------------------------------------------------------------ the pipeline
 
