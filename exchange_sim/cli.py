@@ -22,6 +22,7 @@ from exchange_sim.demo import run_demo, summary_lines
 from exchange_sim.journal import JournalError
 from exchange_sim.replay import replay
 from exchange_sim.scenario import Scenario, ScenarioError, default_scenario_path, load_scenario
+from exchange_sim.scenario_liquidation import describe_liquidation
 from exchange_sim.units import format_atoms, format_fraction
 
 EXIT_USER_ERROR = 2
@@ -64,6 +65,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         assets = {a.symbol: a for a in scenario.venue.assets}
         funds = ", ".join(f"{assets[s].format(n)} {s}" for s, n in spec.balances) or "no funds"
         print(f"  account {spec.id}: {funds}")
+    rules, margin = scenario.venue.liquidation, scenario.venue.margin
+    if rules is not None and margin is not None:
+        settlement = scenario.venue.asset(margin.settlement)
+        print(f"  liquidation: {describe_liquidation(rules, scenario.liquidation_capital, settlement)}")
     market = scenario.market
     if market is not None:
         step, window = _seconds(market.step_us), _seconds(market.settlement_window_us)

@@ -138,6 +138,11 @@ class Scenario:
         market: the moving-market tables (``[market]``, ``[[indexes]]``, ``[[correlations]]``,
             ``[[marks]]``, ``[[funding]]``; read by :mod:`exchange_sim.scenario_market`), or
             ``None`` when the file has none of them.
+        liquidation_capital: the opening capital of the liquidation system accounts from
+            ``[liquidation]`` (read by :mod:`exchange_sim.scenario_liquidation`):
+            ``(("@insurance", atoms), ("@backstop", atoms))`` in settlement atoms, non-zero
+            amounts only, to deposit with :meth:`~exchange_sim.venue.Venue.deposit_system`. The
+            rules are at ``venue.liquidation``.
     """
 
     name: str
@@ -147,6 +152,7 @@ class Scenario:
     accounts: tuple[AccountSpec, ...]
     source: str
     market: MarketSpec | None = None
+    liquidation_capital: tuple[tuple[str, int], ...] = ()
 
 
 def load_scenario(path: str | os.PathLike[str]) -> Scenario:
@@ -206,6 +212,7 @@ def default_scenario_path() -> Path:
 _TOP_LEVEL_KEYS = (
     *("scenario", "venue", "fees", "assets", "margin", "instruments", "accounts", "breakers"),
     *("market", "indexes", "correlations", "marks", "funding"),  # scenario_market.MARKET_KEYS
+    "liquidation",  # scenario_liquidation.LIQUIDATION_KEY
 )
 _SCENARIO_KEYS = ("name", "description", "seed")
 _VENUE_KEYS = ("reference_price", "self_trade_prevention")
@@ -297,6 +304,9 @@ def _read_scenario(data: dict[str, Any], source: str, base_dir: Path) -> Scenari
         if margin is None
         else MarginConfig(margin[0], schedules, *margin[1:], open_interest_caps=oi_caps)
     )
+    from exchange_sim.scenario_liquidation import read_liquidation  # it imports this module's helpers
+
+    liquidation, liquidation_capital = read_liquidation(top, assets, margin_asset)
 
     try:
         venue = VenueConfig(
@@ -306,6 +316,7 @@ def _read_scenario(data: dict[str, Any], source: str, base_dir: Path) -> Scenari
             SelfTrade[self_trade.upper()],
             margin_config,
             breakers,
+            liquidation,
         )
     except UnitError as exc:  # pragma: no cover - every cause is checked above
         path = _VENUE_FIELD_PATH.get(exc.field or "", "")
@@ -321,6 +332,7 @@ def _read_scenario(data: dict[str, Any], source: str, base_dir: Path) -> Scenari
         accounts=accounts,
         source=source,
         market=market,
+        liquidation_capital=liquidation_capital,
     )
 
 
