@@ -75,10 +75,13 @@ def run_demo(
         for asset, atoms in spec.balances:
             if atoms > 0:
                 venue.deposit(0, spec.id, asset, atoms)
+    margin = scenario.venue.margin
+    for account, atoms in scenario.liquidation_capital:  # the insurance fund, the backstop vault
+        assert margin is not None
+        venue.deposit_system(0, account, margin.settlement, atoms)
     market = scenario.market
     feed = MarketFeed(venue, market, seed) if market is not None else None
     step_us = market.step_us if market is not None else STEP_US
-    margin = scenario.venue.margin
     indexed = {i.underlying for i in market.indexes} if market is not None else set()
     if margin is not None:  # collateral is valued at index prices: start them at the demo's mids
         for asset in scenario.venue.assets:
@@ -227,6 +230,9 @@ def summary_lines(report: DemoReport, scenario: Scenario) -> list[str]:
     if report.feed is not None:
         lines.extend(_market_lines(report, scenario))
         lines.append("")
+    if venue.liquidation is not None:
+        lines.extend(_liquidation_lines(report, scenario))
+        lines.append("")
     lines.extend(_order_outcomes(report))
     lines.append("")
     lines.append(
@@ -258,6 +264,29 @@ def _market_lines(report: DemoReport, scenario: Scenario) -> list[str]:
         inst = report.venue.instruments[symbol]
         lines.append(f"  settled {symbol} at {inst.format_price(ticks)} {inst.settlement_asset}")
     return lines
+
+
+def _liquidation_lines(report: DemoReport, scenario: Scenario) -> list[str]:
+    """What the liquidation engine did (``docs/liquidation.md``), from its running totals."""
+    venue = report.venue
+    engine = venue.liquidation
+    margin = scenario.venue.margin
+    assert engine is not None and margin is not None
+    decimals = venue.assets[margin.settlement].decimals
+    stats = engine.stats
+
+    def money(atoms: int) -> str:
+        return f"{format_atoms(atoms, decimals)} {margin.settlement}"  # type: ignore[union-attr]
+
+    rules = engine.rules
+    return [
+        f"liquidation (rules {rules.name} v{rules.version}):",
+        f"  liquidations {stats.liquidations}, notional through the book {money(stats.liquidated_notional)},"
+        f" takeovers {stats.takeovers}, deleveraged {stats.deleveraged}",
+        f"  insurance fund {money(engine.fund.balance(margin.settlement))}: fees and surplus in"
+        f" {money(stats.fund_fees)}, paid out {money(stats.fund_paid)}",
+        f"  socialised {money(stats.socialized)}, bad debt {money(stats.bad_debt)}",
+    ]
 
 
 def _position_value(venue: Venue, account, asset: str) -> int:  # type: ignore[no-untyped-def]

@@ -66,6 +66,7 @@ def test_demo_runs_the_market_feed_of_the_markets_scenario(
     assert "funding BTC-PERP: 25 paid" in out and "funding ETH-PERP: 25 paid" in out
     assert "settled BTC-FUT at " in out
     assert "index BTC: 30000 -> " in out and "index ETH: 2000 -> " in out
+    assert "liquidation (rules binance v1):" in out and "insurance fund " in out
     assert "money conserved (deposits - withdrawals = sum of balances, every asset): yes" in out
     assert "replay: ok" in out
 
