@@ -370,3 +370,141 @@ def test_the_engine_example_in_the_docs_runs() -> None:
     block = re.search(r"```python\n(.*?)```", engine, re.S)
     assert block is not None
     exec(compile(block.group(1), "docs/liquidation.md", "exec"), {})
+
+
+# partial liquidation: only enough to restore health ---------------------------------------------------
+
+
+def test_a_restore_partial_closes_the_fewest_lots_that_restore_health() -> None:
+    """dydx rules with ``partial = "restore"``. At 21,000 (equity 100, maintenance 105) the
+    fillable price is 20,925. Closing n lots there with the 1.5% fee changes equity by
+    -(0.075 + 0.313875) n and maintenance by -1.05 n: health needs 0.661125 n >= 5, n = 8. The
+    8 lots fill at the bid, 20,990 (167.92 USDC); their bankruptcy value is 168 - 100 x 8.4 / 105
+    = 160, so the fee is min(2.5188, 7.92) = 2.5188 USDC. She keeps 92 lots with equity
+    100 - 0.08 - 2.5188 = 97.4012 against maintenance 96.6: healthy."""
+    journal = JournalWriter()
+    v = make_venue(preset("dydx").with_overrides(partial="restore"), journal)
+    v.submit(2, "maker", P, Side.BUY, 100, 20_990)
+    v.set_mark_price(3, P, 21_000)
+    alice = v.ledger.accounts["alice"].index
+    fee = 2_518_800
+    assert events(journal, Ev.LIQ_SETTLED) == [[Ev.LIQ_SETTLED, alice, 0, 8, 167_920_000, 160 * U, fee, fee]]
+    assert size(v, "alice") == 92
+    end = events(journal, Ev.LIQUIDATION_END)[-1]
+    assert end == [Ev.LIQUIDATION_END, alice, Outcome.HEALTHY, 97_401_200, 96_600_000]
+    check(v, journal)
+
+
+# deleveraging: who is chosen ----------------------------------------------------------------------------
+
+
+def adl_venue(policy: str, journal: JournalWriter) -> Venue:
+    """alice (1,000 USDC) buys 0.1 BTC at 30,000 from s1 (0.03; 10,000 USDC), s2 (0.05; 600 USDC)
+    and s3 (0.02; 2,000 USDC); s4 (50,000 USDC) sells 0.1 to the maker. No fund, no bids."""
+    rules = preset("binance").with_overrides(adl=policy)
+    btc = Instrument.create(
+        P, kind="perpetual", underlying="BTC", settlement=USDC, tick_size="1", lot_size="0.001"
+    )
+    margin = MarginConfig("USDC", ((P, BracketSchedule.create([Bracket(0, 50_000, 100_000)])),))
+    v = Venue(VenueConfig((USDC,), (btc,), margin=margin, liquidation=rules), journal=journal)
+    for name, amount in (
+        ("alice", "1000"),
+        ("s1", "10000"),
+        ("s2", "600"),
+        ("s3", "2000"),
+        ("s4", "50000"),
+        ("maker", "1000000"),
+    ):
+        v.open_account(0, name)
+        v.deposit(0, name, "USDC", amount)
+    v.set_mark_price(0, P, 30_000)
+    for name, lots in (("s1", 30), ("s2", 50), ("s3", 20)):
+        v.submit(1, name, P, Side.SELL, lots, 30_000)
+    assert v.submit(1, "alice", P, Side.BUY, 100, 30_000, tif=TimeInForce.IOC).fills
+    v.submit(1, "s4", P, Side.SELL, 100, 30_000)
+    assert v.submit(1, "maker", P, Side.BUY, 100, 30_000, tif=TimeInForce.IOC).fills
+    return v
+
+
+def test_queue_deleveraging_takes_the_highest_ranked_shorts_first() -> None:
+    """At 19,000 alice's equity is -100. Every short is up 36.67% (30,000 -> 19,000); BitMEX's
+    score is that times effective leverage (position value at the mark / equity): s2 950 / 1,150
+    = 0.83, s3 380 / 2,220 = 0.17, s1 570 / 10,330 = 0.055, s4 1,900 / 51,100 = 0.037. So s2
+    closes 50 lots, s3 20 and s1 30; s4 keeps its position. The 100 USDC deficit is shared by lots
+    closed: 50, 20, 30. The closes realise 1,100 USDC of profit, 1,000 beyond the deficit."""
+    journal = JournalWriter()
+    v = adl_venue("queue", journal)
+    v.set_mark_price(2, P, 19_000)
+    ids = {n: v.ledger.accounts[n].index for n in ("alice", "s1", "s2", "s3")}
+    rows = [(r[2], r[4], r[6], r[7]) for r in events(journal, Ev.DELEVERAGED)]
+    assert rows == [
+        (ids["s2"], 50, 50 * U, 550 * U),
+        (ids["s3"], 20, 20 * U, 220 * U),
+        (ids["s1"], 30, 30 * U, 330 * U),
+    ]
+    assert events(journal, Ev.ADL_DONE) == [
+        [Ev.ADL_DONE, ids["alice"], 0, 100 * U, 100 * U, 1_100 * U, 1_000 * U]
+    ]
+    assert (size(v, "s1"), size(v, "s2"), size(v, "s3"), size(v, "s4")) == (0, 0, 0, -100)
+    assert size(v, "alice") == 0 and balance(v, "alice") == 0
+    check(v, journal)
+
+
+def test_pro_rata_deleveraging_spreads_over_every_short() -> None:
+    """The same, pro rata to size (30, 50, 20, 100 of 200): 15, 25, 10 and 50 lots, and as many
+    USDC of the deficit each."""
+    journal = JournalWriter()
+    v = adl_venue("pro_rata", journal)
+    v.set_mark_price(2, P, 19_000)
+    ids = {v.ledger.accounts[n].index: n for n in ("s1", "s2", "s3", "s4")}
+    rows = [(ids[r[2]], r[4], r[6]) for r in events(journal, Ev.DELEVERAGED)]
+    assert rows == [("s1", 15, 15 * U), ("s2", 25, 25 * U), ("s3", 10, 10 * U), ("s4", 50, 50 * U)]
+    assert (size(v, "s1"), size(v, "s2"), size(v, "s3"), size(v, "s4")) == (-15, -25, -10, -50)
+    check(v, journal)
+
+
+def test_random_deleveraging_is_seeded_by_the_inputs() -> None:
+    """The pseudo-random order is a hash of the time, the account and the instrument: the same
+    inputs give the same choice, and every lot is closed."""
+    runs = []
+    for _ in range(2):
+        journal = JournalWriter()
+        v = adl_venue("random", journal)
+        v.set_mark_price(2, P, 19_000)
+        runs.append([(r[2], r[4]) for r in events(journal, Ev.DELEVERAGED)])
+        assert size(v, "alice") == 0
+        check(v, journal)
+    assert runs[0] == runs[1]
+    assert sum(lots for _, lots in runs[0]) == 100
+
+
+def test_step_down_closes_into_the_next_lower_bracket_then_in_full() -> None:
+    """Two brackets: 5% maintenance below 2,000 USDC of notional, 10% above (deduction 100). At
+    21,000 alice's 0.1 BTC is 2,100 of notional: maintenance 110 against equity 100. BitMEX's
+    step-down closes the fewest lots that take the notional below the 2,000 floor: keep
+    ceil(2,000 / 21) - 1 = 95 lots, close 5. Still below maintenance (she stays open, outcome 2);
+    the next mark finds her position in the lowest bracket and closes it in full."""
+    journal = JournalWriter()
+    rules = preset("dydx").with_overrides(partial="step_down", adl="none")
+    btc = Instrument.create(
+        P, kind="perpetual", underlying="BTC", settlement=USDC, tick_size="1", lot_size="0.001"
+    )
+    schedule = BracketSchedule.create([Bracket(0, 50_000, 100_000), Bracket(2_000 * U, 100_000, 200_000)])
+    margin = MarginConfig("USDC", ((P, schedule),))
+    v = Venue(VenueConfig((USDC,), (btc,), margin=margin, liquidation=rules), journal=journal)
+    v.deposit_system(0, INSURANCE_ACCOUNT, "USDC", "10000")
+    for name, amount in (("alice", "1000"), ("bob", "100000"), ("maker", "1000000")):
+        v.open_account(0, name)
+        v.deposit(0, name, "USDC", amount)
+    v.set_mark_price(0, P, 30_000)
+    v.submit(1, "bob", P, Side.SELL, 100, 30_000)
+    assert v.submit(1, "alice", P, Side.BUY, 100, 30_000, tif=TimeInForce.IOC).fills
+    v.submit(2, "maker", P, Side.BUY, 200, 20_990)
+    v.set_mark_price(3, P, 21_000)
+    assert size(v, "alice") == 95
+    alice = v.ledger.accounts["alice"].index
+    assert events(journal, Ev.LIQUIDATION_END)[-1][:3] == [Ev.LIQUIDATION_END, alice, Outcome.OPEN]
+    v.set_mark_price(4, P, 21_000)
+    assert size(v, "alice") == 0
+    assert [r[3] for r in events(journal, Ev.LIQ_SETTLED)] == [5, 95]
+    check(v, journal)

@@ -64,6 +64,7 @@ from exchange_sim.liquidation.formulas import (
     pro_rata,
     restore_size_in_schedule,
     settle_liquidation_fill,
+    step_down_size,
 )
 from exchange_sim.liquidation.rules import RuleSet
 from exchange_sim.liquidation.scan import HealthScan
@@ -331,7 +332,8 @@ class LiquidationEngine:
     def _through_book(self, ts: int, account: Account, owner: str) -> None:
         rules = self.rules
         order = self._order(account)
-        share = self._proportional_share(account, order) if rules.position_order == "proportional" else None
+        proportional = rules.position_order == "proportional" and rules.partial != "step_down"
+        share = self._proportional_share(account, order) if proportional else None  # step-down: each its own
         for symbol in order:
             equity, maintenance = self.totals(account)
             if rules.partial != "full" and equity >= maintenance:
@@ -384,6 +386,8 @@ class LiquidationEngine:
             lots = book_liquidation_lots(
                 size, lots * mark * apl, rules.partial_min_notional, fraction=Fraction(rules.partial_ppm, PPM)
             )
+        elif rules.partial == "step_down":
+            lots = step_down_size(self.cross.schedules[inst.symbol], size, mark, apl) or lots
         elif rules.partial == "restore":
             schedule = self.cross.schedules[inst.symbol]
             own = schedule.maintenance(lots * mark * apl)

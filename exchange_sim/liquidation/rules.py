@@ -46,9 +46,11 @@ __all__ = [
     "preset",
 ]
 
-PARTIAL: Final = ("full", "restore", "fraction")
+PARTIAL: Final = ("full", "restore", "fraction", "step_down")
 """How much a book liquidation step closes: everything; only enough to restore health; a fixed
-fraction (``partial_ppm``) of positions above ``partial_min_notional``."""
+fraction (``partial_ppm``) of positions above ``partial_min_notional``; enough to bring the
+position's notional into the next lower bracket (BitMEX's risk-limit step-down; a position in the
+lowest bracket is closed in full)."""
 WORST_PRICES: Final = ("bankruptcy", "fillable")
 """The worst acceptable price of a liquidation order: the bankruptcy price, or dYdX's fillable
 price (between the mark and the bankruptcy price)."""
@@ -69,7 +71,7 @@ class RuleSet:
         name, version: what the rules are called and which revision (journaled).
         cancel_orders: stage 1, end the account's open orders and stops first.
         through_book: stage 2, liquidation orders on the book (else straight to stage 3).
-        partial: ``"full"``, ``"restore"`` or ``"fraction"`` (:data:`PARTIAL`).
+        partial: ``"full"``, ``"restore"``, ``"fraction"`` or ``"step_down"`` (:data:`PARTIAL`).
         partial_ppm, partial_min_notional: for ``"fraction"``: the share of a position closed
             per step when its notional is at least ``partial_min_notional`` (smaller: in full).
         worst_price: ``"bankruptcy"`` or ``"fillable"`` (:data:`WORST_PRICES`).

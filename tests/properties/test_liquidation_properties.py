@@ -1,7 +1,8 @@
 """Liquidation invariants under random books of leveraged accounts and random mark paths.
 
-For every preset (and every position order), with accounts opening leveraged longs and shorts
-against each other and a maker resting a ladder of bids and asks, each mark update checks:
+For every preset (and every position order, and the dydx preset with every partial rule), with
+accounts opening leveraged longs and shorts against each other and a maker resting a ladder of
+bids and asks, each mark update checks:
 
 - exactly the units below maintenance at the new mark (computed beforehand from the state the
   mark finds) get a ``LIQUIDATION`` event, and nobody else;
@@ -22,7 +23,7 @@ from exchange_sim.events import Ev
 from exchange_sim.instruments import Instrument
 from exchange_sim.journal import JournalWriter, read_journal
 from exchange_sim.liquidation.engine import BACKSTOP_ACCOUNT, INSURANCE_ACCOUNT, Outcome
-from exchange_sim.liquidation.rules import ORDERS, PRESETS
+from exchange_sim.liquidation.rules import ORDERS, PARTIAL, PRESETS
 from exchange_sim.margin.brackets import Bracket, BracketSchedule
 from exchange_sim.margin.config import MarginConfig
 from exchange_sim.orders import Side, TimeInForce
@@ -49,7 +50,8 @@ moves = st.lists(st.tuples(st.sampled_from(SYMBOLS), st.integers(-300, 300)), mi
 def build(
     preset: str, order: str, fund: int, specs: list[tuple[int, str, Side, int]], journal: JournalWriter
 ) -> Venue:
-    rules = PRESETS[preset].with_overrides(position_order=order)
+    name, _, partial = preset.partition("/")
+    rules = PRESETS[name].with_overrides(position_order=order, **({"partial": partial} if partial else {}))
     instruments = tuple(
         Instrument.create(
             s, kind="perpetual", underlying=s[:3], settlement=USDC, tick_size="1", lot_size="0.001"
@@ -144,7 +146,7 @@ def run(preset: str, order: str, fund: int, specs: list, path: list) -> tuple[st
 
 @settings(max_examples=300, deadline=None)
 @given(
-    preset=st.sampled_from(sorted(PRESETS)),
+    preset=st.sampled_from(sorted(PRESETS) + [f"dydx/{p}" for p in PARTIAL]),
     order=st.sampled_from(ORDERS),
     fund=st.sampled_from([0, 1_000_000_000, 1_000_000_000_000]),
     specs=accounts,
