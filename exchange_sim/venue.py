@@ -1619,6 +1619,8 @@ class Venue:
                 tracked = self._reduce_only.get((account_id, symbol), [])
                 assert all(any(o is t for t in tracked) for o in orders), "untracked reduce-only order"
         assert live == self._client_ids, "client order ids out of step with live orders"
+        if self.liquidation is not None:
+            self.liquidation._check()
         for account_id, subs in self.sub_accounts.items():
             main = self.ledger.accounts[account_id]
             assert not any(main.positions.get(symbol, Position()).size for symbol in subs), (

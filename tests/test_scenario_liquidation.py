@@ -266,7 +266,7 @@ def test_floats_are_refused(line: str, field: str, hint: str) -> None:
     [
         ('through_book = "yes"', "true or false"),
         ("socialize = 1", "true or false"),
-        ("partial = 1", 'one of "full", "restore", "fraction"'),
+        ("partial = 1", 'one of "full", "restore", "fraction", "step_down"'),
         ("partial_ppm = true", "an integer from 1 to 1000000 (ppm of the position closed per step)"),
         ('fee_ppm = "5000"', "an integer from 0 to 999999 (ppm of the notional liquidated)"),
         ('max_liquidations_per_step = "3"', "a positive integer (accounts liquidated per step)"),
@@ -283,7 +283,7 @@ def test_wrong_types(line: str, expected: str) -> None:
 @pytest.mark.parametrize(
     ("line", "expected"),
     [
-        ('partial = "half"', 'one of "full", "restore", "fraction"'),
+        ('partial = "half"', 'one of "full", "restore", "fraction", "step_down"'),
         ('worst_price = "mark"', 'one of "bankruptcy", "fillable"'),
         ('takeover = "vault"', 'one of "fund", "backstop", "none"'),
         ('adl = "lottery"', 'one of "queue", "pro_rata", "random", "none"'),

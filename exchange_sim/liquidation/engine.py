@@ -177,6 +177,27 @@ class LiquidationEngine:
             )
         touched.clear()
 
+    def _check(self) -> None:
+        """Assert the scan holds every unit as the ledger has it (after a refresh), and no
+        system account or isolated main account; the insurance fund is never a unit."""
+        self.refresh()
+        scan = self.scan
+        venue = self.venue
+        units = {account.id: account for account, _ in self.units()}
+        assert set(scan._rows) <= set(units), set(scan._rows) - set(units)
+        for key, account in units.items():
+            row = scan._rows.get(key)
+            sizes = {s: p.size for s, p in account.positions.items() if p.size}
+            if row is None:
+                assert not sizes and not any(account.balances.values()), key
+                continue
+            for column, symbol in enumerate(scan.instruments):
+                assert int(scan._sizes[column, row]) == sizes.get(symbol, 0), (key, symbol)
+            for column, asset in enumerate(scan.assets):
+                assert scan._balances[column, row] == float(account.balances.get(asset, 0)), (key, asset)
+        assert INSURANCE_ACCOUNT not in scan._rows and BACKSTOP_ACCOUNT not in scan._rows
+        assert venue.ledger.touched == []
+
     def flagged(self) -> list[tuple[Account, str]]:
         """Units below maintenance now, in ledger order; records which have negative equity.
 
