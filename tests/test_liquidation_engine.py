@@ -508,3 +508,30 @@ def test_step_down_closes_into_the_next_lower_bracket_then_in_full() -> None:
     assert size(v, "alice") == 0
     assert [r[3] for r in events(journal, Ev.LIQ_SETTLED)] == [5, 95]
     check(v, journal)
+
+
+def test_binance_published_liquidation_price_is_where_the_engine_liquidates() -> None:
+    """Binance's example (docs/liquidation.md, "Liquidation price"): wallet 500 USDT, long 1,000
+    USDT of BTC at 50,000 (0.02 BTC), maintenance rate 0.4%: liquidation price 25,100.40. With a
+    tick of 0.01 the engine leaves the account alone at 25,100.41 (equity 2.0082 >= maintenance
+    2.00803) and liquidates it at 25,100.40 (equity 2.008 < 2.008032)."""
+    usdt = Asset("USDT", 6)
+    btc = Instrument.create(
+        P, kind="perpetual", underlying="BTC", settlement=usdt, tick_size="0.01", lot_size="0.001"
+    )
+    margin = MarginConfig("USDT", ((P, BracketSchedule.create([Bracket(0, 4_000, 10_000)])),))
+    journal = JournalWriter()
+    v = Venue(VenueConfig((usdt,), (btc,), margin=margin, liquidation=preset("binance")), journal=journal)
+    v.deposit_system(0, INSURANCE_ACCOUNT, "USDT", "10000")
+    for name, amount in (("trader", "500"), ("bob", "100000")):
+        v.open_account(0, name)
+        v.deposit(0, name, "USDT", amount)
+    v.set_mark_price(0, P, "50000")
+    v.submit(1, "bob", P, Side.SELL, "0.02", "50000")
+    assert v.submit(1, "trader", P, Side.BUY, "0.02", "50000", tif=TimeInForce.IOC).fills
+    v.set_mark_price(2, P, "25100.41")
+    assert events(journal, Ev.LIQUIDATION) == []
+    v.set_mark_price(3, P, "25100.40")
+    trader = v.ledger.accounts["trader"].index
+    assert events(journal, Ev.LIQUIDATION) == [[Ev.LIQUIDATION, trader, 2_008_000, 2_008_032]]
+    check(v, journal)
