@@ -535,3 +535,88 @@ def test_binance_published_liquidation_price_is_where_the_engine_liquidates() ->
     trader = v.ledger.accounts["trader"].index
     assert events(journal, Ev.LIQUIDATION) == [[Ev.LIQUIDATION, trader, 2_008_000, 2_008_032]]
     check(v, journal)
+
+
+# all or nothing --------------------------------------------------------------------------------------------
+
+
+class Injected(Exception):
+    pass
+
+
+def fail_on_call(monkeypatch: pytest.MonkeyPatch, method: str, n: int) -> None:
+    """Make ``Ledger.<method>`` raise on its n-th call from now (the earlier calls run)."""
+    from exchange_sim.ledger import Ledger
+
+    original = getattr(Ledger, method)
+    calls = {"n": 0}
+
+    def wrapper(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise Injected(f"{method} call {n}")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Ledger, method, wrapper)
+
+
+def state(v: Venue) -> dict[str, object]:
+    return {
+        a.id: (dict(a.balances), {s: (p.size, p.cost, p.realized) for s, p in a.positions.items() if p.size})
+        for a in v.ledger.by_index
+    }
+
+
+def test_a_deleveraging_close_that_fails_leaves_no_trace(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The queue of the ranked-deleveraging test closes s2, then s3, then s1, each a position
+    transfer and a haircut transfer. Failing s3's haircut transfer: s2's close stands in full (its
+    event was written), s3's close is undone (position, balances, open interest) and has no
+    event, s1 is untouched."""
+    journal = JournalWriter()
+    v = adl_venue("queue", journal)
+    before = state(v)
+    open_interest = dict(v.ledger.open_interest)
+    fail_on_call(monkeypatch, "transfer", 2)
+    with pytest.raises(Injected):
+        v.set_mark_price(2, P, 19_000)
+    after = state(v)
+    assert after["s3"] == before["s3"] and after["s1"] == before["s1"] and after["s4"] == before["s4"]
+    assert size(v, "s2") == 0 and balance(v, "s2") < before["s2"][0]["USDC"]  # type: ignore[index]
+    assert len(events(journal, Ev.DELEVERAGED)) == 1
+    assert open_interest[P] == 200  # alice's 100 and the maker's 100
+    assert v.ledger.open_interest[P] == 150  # s2's close took 50 of alice's; s3's was undone
+    assert size(v, "alice") == 50
+    monkeypatch.undo()
+    v._check()  # money and positions still balance after the failed step
+
+
+def test_a_takeover_that_fails_leaves_no_trace(monkeypatch: pytest.MonkeyPatch) -> None:
+    """carol's BTC and ETH positions are taken over one after the other (the contagion test's
+    setup). Failing the ETH position transfer: the BTC takeovers stand, the ETH position and
+    every balance it would have moved are as they were, and it has no TAKEOVER event. (A takeover
+    step is one ledger operation, atomic by itself; the deleveraging test above is the one whose
+    two operations need the engine's rollback: without it, that test fails.)"""
+    journal = JournalWriter()
+    v = make_venue(preset("teaching"), journal, eth=True)
+    v.open_account(2, "carol")
+    v.deposit(2, "carol", "USDC", "2000")
+    v.submit(3, "bob", P, Side.SELL, 100, 30_000)
+    v.submit(3, "carol", P, Side.BUY, 100, 30_000, tif=TimeInForce.IOC)
+    v.submit(3, "bob", E, Side.SELL, 100, 2_000)
+    v.submit(3, "carol", E, Side.BUY, 100, 2_000, tif=TimeInForce.IOC)
+    # alice (long BTC from make_venue) is liquidated too at 11,000: her takeover is the first
+    # settle_trade call, carol's BTC the second; fail carol's ETH, the third
+    fail_on_call(monkeypatch, "settle_trade", 3)
+    fund_before = balance(v, INSURANCE_ACCOUNT)
+    with pytest.raises(Injected):
+        v.set_mark_price(5, P, 11_000)
+    assert size(v, "carol") == 0 and size(v, "carol", E) == 100
+    assert size(v, INSURANCE_ACCOUNT, E) == 0
+    # alice's BTC at 11,000 (1,100) and her -900 of equity covered, then carol's BTC (1,100)
+    assert balance(v, INSURANCE_ACCOUNT) == fund_before - 1_100 * U - 900 * U - 1_100 * U
+    assert [r[1] for r in events(journal, Ev.TAKEOVER)] == [
+        v.ledger.accounts["alice"].index,
+        v.ledger.accounts["carol"].index,
+    ]
+    monkeypatch.undo()
+    v._check()

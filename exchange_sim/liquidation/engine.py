@@ -45,12 +45,13 @@ update costs one vectorised pass, not a Python loop over accounts.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from math import ceil
 from typing import TYPE_CHECKING
 
-from exchange_sim.accounts import Account
+from exchange_sim.accounts import Account, Position
 from exchange_sim.events import Ev
 from exchange_sim.instruments import Instrument
 from exchange_sim.liquidation.formulas import (
@@ -523,6 +524,42 @@ class LiquidationEngine:
         self.stats.fund_paid += pay
         return pay
 
+    # ------------------------------------------------------------------ all or nothing
+
+    @contextmanager
+    def _all_or_nothing(self, *accounts: Account) -> Iterator[None]:
+        """One journaled step (a takeover, a deleveraging close, a sweep) applies in full or not
+        at all: on an exception inside, the accounts' balances, positions and stamps, the open
+        interest, the ledger's touched list and the engine's totals are put back as they were,
+        and the exception goes on (DESIGN.md, invariant 4). The step's event is written after
+        its ledger changes, so a failed step leaves no event either."""
+        ledger = self.venue.ledger
+        saved = [
+            (a, dict(a.balances), {s: (p.size, p.cost, p.realized) for s, p in a.positions.items()}, a.stamp)
+            for a in accounts
+        ]
+        open_interest = dict(ledger.open_interest)
+        touched = len(ledger.touched or ())
+        stats = replace(self.stats, negative=set(self.stats.negative))
+        try:
+            yield
+        except BaseException:
+            for account, balances, positions, stamp in saved:
+                account.balances.clear()
+                account.balances.update(balances)
+                for symbol in [s for s in account.positions if s not in positions]:
+                    del account.positions[symbol]
+                for symbol, (size, cost, realized) in positions.items():
+                    position = account.positions.setdefault(symbol, Position())
+                    position.size, position.cost, position.realized = size, cost, realized
+                account.stamp = stamp
+            ledger.open_interest.clear()
+            ledger.open_interest.update(open_interest)
+            if ledger.touched is not None:
+                del ledger.touched[touched:]
+            self.stats = stats
+            raise
+
     # ------------------------------------------------------------------ stage 4: takeover
 
     def _take_over(self, ts: int, account: Account, receiver: Account) -> None:
@@ -534,11 +571,12 @@ class LiquidationEngine:
             inst = venue.instruments[symbol]
             size = account.positions[symbol].size
             mark = self._mark(symbol)
-            if size > 0:
-                venue.ledger.settle_trade(inst, receiver, account, mark, size, 0, 0)
-            else:
-                venue.ledger.settle_trade(inst, account, receiver, mark, -size, 0, 0)
-            self.stats.takeovers += 1
+            with self._all_or_nothing(account, receiver):
+                if size > 0:
+                    venue.ledger.settle_trade(inst, receiver, account, mark, size, 0, 0)
+                else:
+                    venue.ledger.settle_trade(inst, account, receiver, mark, -size, 0, 0)
+                self.stats.takeovers += 1
             write((Ev.TAKEOVER, account.index, receiver.index, venue._listing[symbol][1], size, mark))
         equity, _ = self.totals(account)
         settlement = self.cross.settlement
@@ -622,15 +660,16 @@ class LiquidationEngine:
             position = other.positions[inst.symbol]
             profit = (position.size * mark * apl - position.cost) * lots // abs(position.size)
             closed_profit = max(0, profit)
-            if size > 0:  # the unit is long: the short counterparty buys it back
-                venue.ledger.settle_trade(inst, other, account, mark, lots, 0, 0)
-            else:
-                venue.ledger.settle_trade(inst, account, other, mark, lots, 0, 0)
-            if haircut:
-                venue.ledger.transfer(other, account, settlement, haircut)
+            with self._all_or_nothing(account, other):
+                if size > 0:  # the unit is long: the short counterparty buys it back
+                    venue.ledger.settle_trade(inst, other, account, mark, lots, 0, 0)
+                else:
+                    venue.ledger.settle_trade(inst, account, other, mark, lots, 0, 0)
+                if haircut:
+                    venue.ledger.transfer(other, account, settlement, haircut)
+                self.stats.deleveraged += 1
             closed_total += closed_profit
             haircut_total += haircut
-            self.stats.deleveraged += 1
             write(
                 (
                     Ev.DELEVERAGED,
