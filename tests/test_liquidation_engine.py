@@ -620,3 +620,76 @@ def test_a_takeover_that_fails_leaves_no_trace(monkeypatch: pytest.MonkeyPatch) 
     ]
     monkeypatch.undo()
     v._check()
+
+
+# caps per step -------------------------------------------------------------------------------------------
+
+
+def test_at_most_max_liquidations_per_step_accounts_per_price_input() -> None:
+    """Two accounts below maintenance, a cap of one: alice (earlier in the ledger) now, dave at
+    the next price input."""
+    v = make_venue(preset("teaching").with_overrides(max_liquidations_per_step=1))
+    v.open_account(2, "dave")
+    v.deposit(2, "dave", "USDC", "1000")
+    v.submit(3, "bob", P, Side.SELL, 100, 30_000)
+    v.submit(3, "dave", P, Side.BUY, 100, 30_000, tif=TimeInForce.IOC)
+    v.set_mark_price(4, P, 21_000)
+    assert size(v, "alice") == 0 and size(v, "dave") == 100
+    v.set_mark_price(5, P, 21_000)
+    assert size(v, "dave") == 0
+    check(v)
+
+
+def test_the_notional_cap_leaves_the_rest_for_the_next_price_input() -> None:
+    """binance with at most 1,050 USDC of notional per step: at 21,000 that is 50 lots, sold on
+    the book (20,900); the rest is not taken over at once but liquidated at the next mark."""
+    journal = JournalWriter()
+    v = make_venue(preset("binance").with_overrides(max_notional_per_step=1_050 * U), journal)
+    v.submit(2, "maker", P, Side.BUY, 200, 20_900)
+    v.set_mark_price(3, P, 21_000)
+    assert size(v, "alice") == 50
+    alice = v.ledger.accounts["alice"].index
+    assert events(journal, Ev.LIQUIDATION_END)[-1][:3] == [Ev.LIQUIDATION_END, alice, Outcome.OPEN]
+    v.set_mark_price(4, P, 21_000)
+    assert size(v, "alice") == 0
+    assert [r[3] for r in events(journal, Ev.LIQ_SETTLED)] == [50, 50]
+    assert events(journal, Ev.TAKEOVER) == []
+    check(v, journal)
+
+
+def test_the_fund_loss_cap_leaves_bad_debt_recorded() -> None:
+    """The dydx gating run (the fund should pay a 101 shortfall) with the fund's loss capped at 50
+    per liquidation and no deleveraging: the fund pays 50 and 51 is recorded as bad debt."""
+    journal = JournalWriter()
+    rules = preset("dydx").with_overrides(adl="none", max_fund_loss_per_step=50 * U)
+    v = make_venue(rules, journal)
+    v.submit(2, "maker", P, Side.BUY, 100, 18_990)
+    v.set_mark_price(3, P, 19_000)
+    alice = v.ledger.accounts["alice"].index
+    assert events(journal, Ev.LIQ_SETTLED)[-1][-1] == -50 * U
+    assert events(journal, Ev.BAD_DEBT) == [[Ev.BAD_DEBT, alice, 51 * U]]
+    assert balance(v, "alice") == -51 * U and size(v, "alice") == 0
+    assert balance(v, INSURANCE_ACCOUNT) == 9_950 * U
+    check(v, journal)
+
+
+def test_position_order_largest_maintenance_or_most_liquid_book_first() -> None:
+    """carol: long 0.1 BTC and 1 ETH (the contagion setup), BTC marked at 11,000: maintenance
+    BTC 55, ETH 100. Bids: 0.3 BTC at 10,990 (3,297 USDC deep), 1 ETH at 1,990 (1,990 deep).
+    ``largest_maintenance`` sells ETH first; ``most_liquid`` sells BTC first."""
+    for order, first in (("largest_maintenance", E), ("most_liquid", P)):
+        journal = JournalWriter()
+        v = make_venue(preset("binance").with_overrides(position_order=order), journal, eth=True)
+        v.open_account(2, "carol")
+        v.deposit(2, "carol", "USDC", "2000")
+        v.submit(3, "bob", P, Side.SELL, 100, 30_000)
+        v.submit(3, "carol", P, Side.BUY, 100, 30_000, tif=TimeInForce.IOC)
+        v.submit(3, "bob", E, Side.SELL, 100, 2_000)
+        v.submit(3, "carol", E, Side.BUY, 100, 2_000, tif=TimeInForce.IOC)
+        v.submit(4, "maker", P, Side.BUY, 300, 10_990)
+        v.submit(4, "maker", E, Side.BUY, 100, 1_990)
+        v.set_mark_price(5, P, 11_000)
+        carol = v.ledger.accounts["carol"].index
+        orders = [r[3] for r in events(journal, Ev.LIQ_ORDER) if r[2] == carol]
+        assert orders[0] == (1 if first == E else 0), (order, orders)
+        check(v, journal)

@@ -135,6 +135,10 @@ class LiquidationEngine:
         self._running = False
         self.scan = HealthScan(cross)
         """Every unit's balances and sizes in numpy arrays: detection's prefilter."""
+        self._fund_left: int | None = None
+        """What the fund may still pay for the liquidation in progress (``max_fund_loss_per_step``)."""
+        self._capped = False
+        """Whether ``max_notional_per_step`` cut the liquidation in progress short."""
         self._owners: dict[str, str] = {}
         """Isolated sub-account id -> its main account id (the owner of its orders)."""
         ledger.touched = []  # the ledger reports every account it changes (refreshed into the scan)
@@ -253,6 +257,8 @@ class LiquidationEngine:
 
     def _liquidate(self, ts: int, account: Account, owner: str) -> None:
         venue, rules = self.venue, self.rules
+        self._fund_left = rules.max_fund_loss_per_step
+        self._capped = False
         write = venue._write
         equity, maintenance = self.totals(account)
         self.stats.liquidations += 1
@@ -289,8 +295,13 @@ class LiquidationEngine:
         equity, maintenance = self.totals(account)
         if equity >= maintenance and rules.partial != "full":
             return
+        if self._capped and equity >= 0:
+            return  # the notional cap ended this step; the next price input goes on
         settlement = self.cross.settlement
-        if rules.takeover == "fund" and self.fund.balances.get(settlement, 0) >= max(0, -equity):
+        fund_can = max(0, self.fund.balances.get(settlement, 0))
+        if self._fund_left is not None:
+            fund_can = min(fund_can, self._fund_left)
+        if rules.takeover == "fund" and fund_can >= max(0, -equity):
             self._take_over(ts, account, self.fund)
         elif (
             rules.takeover == "backstop"
@@ -342,7 +353,8 @@ class LiquidationEngine:
             def depth(symbol: str) -> int:
                 bids, asks = venue.depth(symbol, 10)
                 side = bids if account.positions[symbol].size > 0 else asks
-                return sum(price * lots for price, lots in side)
+                apl = venue.instruments[symbol].atoms_per_tick_per_lot
+                return sum(price * lots for price, lots in side) * apl  # notional, comparable
 
             return sorted(symbols, key=lambda s: -depth(s))
         return symbols  # proportional: every position, in listing order, the same share
@@ -427,8 +439,9 @@ class LiquidationEngine:
             if need is not None and need > 0:
                 lots = need
         cap = rules.max_notional_per_step
-        if cap is not None and mark:
-            lots = min(lots, max(1, cap // (mark * apl)))
+        if cap is not None and mark and lots > max(1, cap // (mark * apl)):
+            lots = max(1, cap // (mark * apl))
+            self._capped = True
         return lots
 
     def _proportional_share(self, account: Account, order: list[str]) -> int:
@@ -517,10 +530,13 @@ class LiquidationEngine:
         )
 
     def _fund_pays(self, amount: int) -> int:
-        """What the fund pays of ``amount``: at most its balance and the per-step cap."""
+        """What the fund pays of ``amount``: at most its balance and what is left of the cap on
+        its loss for this liquidation (``max_fund_loss_per_step``)."""
         have = max(0, self.fund.balances.get(self.cross.settlement, 0))
-        cap = self.rules.max_fund_loss_per_step
-        pay = min(amount, have, cap if cap is not None else amount)
+        left = self._fund_left
+        pay = min(amount, have, left if left is not None else amount)
+        if left is not None:
+            self._fund_left = left - pay
         self.stats.fund_paid += pay
         return pay
 
@@ -586,13 +602,12 @@ class LiquidationEngine:
                 venue.ledger.transfer(account, receiver, settlement, swept)
                 write((Ev.SWEPT, account.index, receiver.index, swept))
         elif equity < 0:
-            have = max(0, receiver.balances.get(settlement, 0))
-            cap = self.rules.max_fund_loss_per_step if receiver is self.fund else None
-            pay = min(-equity, have, cap if cap is not None else -equity)
+            if receiver is self.fund:
+                pay = self._fund_pays(-equity)
+            else:
+                pay = min(-equity, max(0, receiver.balances.get(settlement, 0)))
             if pay:
                 venue.ledger.transfer(receiver, account, settlement, pay)
-                if receiver is self.fund:
-                    self.stats.fund_paid += pay
                 write((Ev.SWEPT, account.index, receiver.index, -pay))
 
     # ------------------------------------------------------------------ stage 5: deleveraging
