@@ -149,6 +149,9 @@ class Venue:
         self.gate: RiskGate = gate if gate is not None else AcceptAll()
         self.liquidation: LiquidationEngine | None = None
         """The liquidation engine, when the configuration has liquidation rules (``docs/liquidation.md``)."""
+        self.tape: list[Fill] | None = None
+        """When a list (the simulator's market data), every fill is appended to it, whatever input
+        caused it (an order, a triggered stop, a liquidation); the reader drains it."""
         self._liquidating: Account | None = None
         """The unit a liquidation order is closing (an isolated one keeps its margin until done)."""
         self._placement = placement if isinstance(self.gate, CrossMarginGate) else None
@@ -1094,21 +1097,22 @@ class Venue:
             delta = lots if taker.side is _BUY else -lots
             self._applied(taker.account, maker.account, inst.symbol, delta, price, taker_fee, maker_fee)
         self._write((_FILL, maker.order_id, price, lots, taker_fee, maker_fee))
-        self._result.fills.append(
-            Fill(
-                taker.ts,
-                inst.symbol,
-                taker.order_id,
-                maker.order_id,
-                taker.account,
-                maker.account,
-                taker.side,
-                price,
-                lots,
-                taker_fee,
-                maker_fee,
-            )
+        fill = Fill(
+            taker.ts,
+            inst.symbol,
+            taker.order_id,
+            maker.order_id,
+            taker.account,
+            maker.account,
+            taker.side,
+            price,
+            lots,
+            taker_fee,
+            maker_fee,
         )
+        self._result.fills.append(fill)
+        if self.tape is not None:
+            self.tape.append(fill)
         if not maker.remaining and maker.client_id is not None:
             self._forget(maker)
         if self._reduce_only:

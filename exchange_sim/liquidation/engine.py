@@ -141,6 +141,9 @@ class LiquidationEngine:
         """Whether ``max_notional_per_step`` cut the liquidation in progress short."""
         self._owners: dict[str, str] = {}
         """Isolated sub-account id -> its main account id (the owner of its orders)."""
+        self.notices: list[tuple[int, str, int, int, int]] | None = None
+        """When a list (the simulator's liquidation notices), each finished liquidation appends
+        ``(ts, unit id, outcome, equity, maintenance)``; the reader drains it."""
         ledger.touched = []  # the ledger reports every account it changes (refreshed into the scan)
 
     # ------------------------------------------------------------------ detection
@@ -322,6 +325,8 @@ class LiquidationEngine:
 
     def _end(self, account: Account, outcome: int, equity: int, maintenance: int) -> None:
         self.venue._write((Ev.LIQUIDATION_END, account.index, outcome, equity, maintenance))
+        if self.notices is not None:
+            self.notices.append((self.venue.now, account.id, outcome, equity, maintenance))
         self.venue._release_isolated(account)
 
     @staticmethod
