@@ -59,6 +59,7 @@ from exchange_sim.margin.config import MODE_CROSS, MODES, PLACEMENT_FILLS, PLACE
 from exchange_sim.margin.open_interest import OpenInterestCaps
 from exchange_sim.market_spec import MarketSpec
 from exchange_sim.orders import SelfTrade
+from exchange_sim.sim_spec import SimulationSpec
 from exchange_sim.units import (
     DECIMALS_EXPECTED,
     SYMBOL_EXPECTED,
@@ -143,6 +144,9 @@ class Scenario:
             ``(("@insurance", atoms), ("@backstop", atoms))`` in settlement atoms, non-zero
             amounts only, to deposit with :meth:`~exchange_sim.venue.Venue.deposit_system`. The
             rules are at ``venue.liquidation``.
+        simulation: the run (``[simulation]``, ``[[agents]]``, ``[[positions]]``; read by
+            :mod:`exchange_sim.scenario_sim`): its duration, agents and starting positions, or
+            ``None`` when the file has none of these tables.
     """
 
     name: str
@@ -153,6 +157,7 @@ class Scenario:
     source: str
     market: MarketSpec | None = None
     liquidation_capital: tuple[tuple[str, int], ...] = ()
+    simulation: SimulationSpec | None = None
 
 
 def load_scenario(path: str | os.PathLike[str]) -> Scenario:
@@ -213,6 +218,7 @@ _TOP_LEVEL_KEYS = (
     *("scenario", "venue", "fees", "assets", "margin", "instruments", "accounts", "breakers"),
     *("market", "indexes", "correlations", "marks", "funding"),  # scenario_market.MARKET_KEYS
     "liquidation",  # scenario_liquidation.LIQUIDATION_KEY
+    *("simulation", "agents", "positions"),  # scenario_sim.SIM_KEYS
 )
 _SCENARIO_KEYS = ("name", "description", "seed")
 _VENUE_KEYS = ("reference_price", "self_trade_prevention")
@@ -324,6 +330,9 @@ def _read_scenario(data: dict[str, Any], source: str, base_dir: Path) -> Scenari
     from exchange_sim.scenario_market import read_market  # it imports this module's helpers
 
     market = read_market(top, instruments, assets, margin_config, base_dir)
+    from exchange_sim.scenario_sim import read_simulation  # it imports this module's helpers
+
+    simulation = read_simulation(top, venue, accounts)
     return Scenario(
         name=name,
         description=description,
@@ -333,6 +342,7 @@ def _read_scenario(data: dict[str, Any], source: str, base_dir: Path) -> Scenari
         source=source,
         market=market,
         liquidation_capital=liquidation_capital,
+        simulation=simulation,
     )
 
 

@@ -106,7 +106,7 @@ class Simulation:
     ) -> None:
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
-        spec = spec if spec is not None else getattr(scenario, "simulation", None)
+        spec = spec if spec is not None else scenario.simulation
         if spec is None:
             if until_us is None:
                 raise ValueError("the scenario has no [simulation] table: give until_us")
@@ -149,7 +149,7 @@ class Simulation:
             for asset, atoms in account.balances:
                 if atoms > 0:
                     venue.deposit(0, account.id, asset, atoms)
-        for system, atoms in getattr(scenario, "liquidation_capital", ()):
+        for system, atoms in scenario.liquidation_capital:
             assert margin is not None
             venue.deposit_system(0, system, margin.settlement, atoms)
         for position in self.spec.positions:  # two orders at the entry price: journaled, checked

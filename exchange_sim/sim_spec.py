@@ -40,7 +40,8 @@ class AgentSpec:
         name: unique name (its random stream is keyed by it).
         kind: a key of :data:`agents.REGISTRY` (``"market_maker"``, ``"noise"``, ...).
         account: the venue account it trades (opened by ``[[accounts]]``).
-        params: the agent's own parameters, already converted by its ``from_params``.
+        params: the agent's own parameters as written in the scenario (TOML values); validated at
+            load by the agent's ``from_params``, which the simulation calls again to build it.
         order_latency: agent -> venue.
         data_latency: venue -> agent (market data and notices).
     """
