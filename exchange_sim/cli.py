@@ -69,6 +69,11 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     if rules is not None and margin is not None:
         settlement = scenario.venue.asset(margin.settlement)
         print(f"  liquidation: {describe_liquidation(rules, scenario.liquidation_capital, settlement)}")
+    if scenario.simulation is not None:
+        from exchange_sim.scenario_sim import describe_simulation
+
+        for line in describe_simulation(scenario.simulation, scenario.venue):
+            print(f"  {line}")
     market = scenario.market
     if market is not None:
         step, window = _seconds(market.step_us), _seconds(market.settlement_window_us)
@@ -91,6 +96,29 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def _seconds(us: int) -> str:
     return format_atoms(us, 6)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from exchange_sim.run import default_run_scenario_path, progress_bar, run_scenario
+
+    path = args.scenario if args.scenario is not None else default_run_scenario_path()
+    scenario = load_scenario(path)
+    if scenario.simulation is None and args.until is None:
+        raise ScenarioError(
+            scenario.source, "simulation", "a [simulation] table with its duration (or --until)"
+        )
+    if args.until is not None and args.until <= 0:
+        raise ValueError("--until must be a positive number of seconds")
+    output = run_scenario(
+        scenario,
+        seed=args.seed,
+        out_dir=args.out,
+        until_s=args.until,
+        plots=not args.no_plots,
+        progress=None if args.quiet else progress_bar(),
+    )
+    print("\n".join(output.text()))
+    return 0
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
@@ -124,6 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="run every account in this margin mode (default: as the scenario says)",
     )
     demo.set_defaults(func=_cmd_demo)
+    run = commands.add_parser("run", help="simulate a scenario: journal, summary.json and plots in a folder")
+    run.add_argument("scenario", nargs="?", help="scenario file (default: the bundled calm market)")
+    run.add_argument("--out", default=None, help="output folder (default: a new folder under runs/)")
+    run.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
+    run.add_argument("--until", type=int, default=None, help="stop after this many simulated seconds")
+    run.add_argument("--no-plots", action="store_true", help="do not draw the PNG plots")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(func=_cmd_run)
     validate = commands.add_parser("validate", help="check a scenario file")
     validate.add_argument("scenario")
     validate.set_defaults(func=_cmd_validate)

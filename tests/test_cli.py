@@ -126,3 +126,35 @@ def test_console_script_installed() -> None:
     assert found is not None, "the exchange-sim console script is not installed"
     proc = subprocess.run([found, "--version"], capture_output=True, text=True, check=False)
     assert proc.returncode == 0 and proc.stdout.startswith("exchange-sim ")
+
+
+def test_run_writes_journal_summary_and_plots(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``exchange-sim run`` on a scenario without a [simulation] table needs --until; with it, the
+    folder gets the journal, summary.json and the four plots, and the journal replays."""
+    scenario = str(default_scenario_path().parent / "markets.toml")
+    assert main(["run", scenario, "--out", str(tmp_path / "x"), "--quiet"]) == 2
+    assert "[simulation] table" in capsys.readouterr().err
+    out_dir = tmp_path / "r"
+    assert main(["run", scenario, "--out", str(out_dir), "--until", "600", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "run: scenario 'markets', seed 11" in printed and f"output: {out_dir}" in printed
+    names = sorted(p.name for p in out_dir.iterdir())
+    assert names == [
+        "insurance_fund.png",
+        "journal.msgpack",
+        "margin_ratios.png",
+        "open_interest.png",
+        "price_and_mark.png",
+        "summary.json",
+    ]
+    import json
+
+    summary = json.loads((out_dir / "summary.json").read_text())
+    assert summary["run"]["seed"] == 11 and summary["run"]["duration_us"] == 600_000_000
+    assert summary["run"]["journal_sha256"] == digest_of((out_dir / "journal.msgpack").read_bytes())
+    assert main(["replay", str(out_dir / "journal.msgpack")]) == 0
+    assert (
+        main(["run", scenario, "--out", str(tmp_path / "s"), "--until", "600", "--quiet", "--seed", "12"])
+        == 0
+    )
+    assert (tmp_path / "s" / "journal.msgpack").read_bytes() != (out_dir / "journal.msgpack").read_bytes()
