@@ -9,5 +9,21 @@ from __future__ import annotations
 
 from typing import Any
 
-REGISTRY: dict[str, Any] = {}
-"""Agent classes by kind; filled in as agent modules are added."""
+from agents.arbitrage import Arbitrage
+from agents.leveraged import Leveraged
+from agents.liquidation_hunter import LiquidationHunter
+from agents.market_maker import MarketMaker
+from agents.momentum import Momentum
+from agents.noise import Noise
+from agents.scripted import Scripted
+
+REGISTRY: dict[str, Any] = {
+    "market_maker": MarketMaker,
+    "noise": Noise,
+    "momentum": Momentum,
+    "leveraged": Leveraged,
+    "arbitrage": Arbitrage,
+    "liquidation_hunter": LiquidationHunter,
+    "scripted": Scripted,
+}
+"""Agent classes by the ``kind`` a scenario's ``[[agents]]`` table names."""

@@ -1,4 +1,6 @@
-"""What every trader agent is, and the helpers that read its parameters from a scenario file.
+"""What every trader agent is, the helpers that read its parameters from a scenario file, and a
+few helpers for running one (:func:`reference`, :func:`shift_ppm`, :func:`take`, :func:`watch`,
+:func:`accepted`).
 
 An agent is an object with a ``name`` and a ``run(client, rng)`` generator: a simpy process that
 trades through its :class:`~exchange_sim.client.Client` (the venue's public client API only) and
@@ -16,7 +18,9 @@ from collections.abc import Generator, Mapping
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Protocol
 
-from exchange_sim.units import UnitError, parse_decimal
+from exchange_sim.orders import OrderType, Reason, Side, TimeInForce
+from exchange_sim.results import Result
+from exchange_sim.units import PPM, UnitError, parse_decimal
 
 if TYPE_CHECKING:
     import numpy as np
@@ -25,8 +29,19 @@ if TYPE_CHECKING:
     from exchange_sim.client import Client
     from exchange_sim.config import VenueConfig
     from exchange_sim.instruments import Instrument
+    from exchange_sim.results import OrderResult
 
-__all__ = ["Agent", "AgentFactory", "ParamError", "Params"]
+__all__ = [
+    "Agent",
+    "AgentFactory",
+    "ParamError",
+    "Params",
+    "accepted",
+    "reference",
+    "shift_ppm",
+    "take",
+    "watch",
+]
 
 
 class ParamError(ValueError):
@@ -61,16 +76,30 @@ class Params:
     >>> p.done()
     """
 
-    def __init__(self, params: Mapping[str, Any], config: VenueConfig) -> None:
+    def __init__(self, params: Mapping[str, Any], config: VenueConfig, *, prefix: str = "") -> None:
         self._params = dict(params)
         self.config = config
+        self.prefix = prefix
+        """Put before every key in a :class:`ParamError` (``"timeline[3]."`` for a nested table)."""
         self._instruments = {i.symbol: i for i in config.instruments}
+
+    def field(self, key: str) -> str:
+        """The name of ``key`` in error messages (with the prefix of a nested table)."""
+        return self.prefix + key
+
+    def error(self, key: str, expected: str, got: object = None) -> ParamError:
+        """A :class:`ParamError` for ``key`` (prefixed), for checks an agent makes itself."""
+        return ParamError(self.field(key), expected, got)
+
+    def has(self, key: str) -> bool:
+        """Whether ``key`` is given (for optional parameters without a default)."""
+        return key in self._params
 
     def _take(self, key: str, default: Any) -> Any:
         if key in self._params:
             return self._params.pop(key)
         if default is _REQUIRED:
-            raise ParamError(key, "a value (it is required)")
+            raise self.error(key, "a value (it is required)")
         return default
 
     def decimal(
@@ -81,32 +110,32 @@ class Params:
         if isinstance(value, Fraction):
             exact = value
         elif isinstance(value, bool) or not isinstance(value, int | str):
-            raise ParamError(key, 'a decimal written as a quoted string such as "0.5", or an integer', value)
+            raise self.error(key, 'a decimal written as a quoted string such as "0.5", or an integer', value)
         else:
             try:
                 exact = Fraction(parse_decimal(str(value)))
             except (UnitError, ValueError):
-                raise ParamError(key, 'a decimal such as "0.5"', value) from None
+                raise self.error(key, 'a decimal such as "0.5"', value) from None
         if positive and exact <= 0:
-            raise ParamError(key, "a positive number", value)
+            raise self.error(key, "a positive number", value)
         if minimum is not None and exact < minimum:
-            raise ParamError(key, f"a number >= {minimum}", value)
+            raise self.error(key, f"a number >= {minimum}", value)
         return exact
 
     def integer(self, key: str, default: Any = None, *, minimum: int | None = None) -> int:
         value = self._take(key, _REQUIRED if default is None else default)
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ParamError(key, "an integer", value)
+            raise self.error(key, "an integer", value)
         if minimum is not None and value < minimum:
-            raise ParamError(key, f"an integer >= {minimum}", value)
+            raise self.error(key, f"an integer >= {minimum}", value)
         return value
 
     def string(self, key: str, default: Any = None, *, options: tuple[str, ...] | None = None) -> str:
         value = self._take(key, _REQUIRED if default is None else default)
         if not isinstance(value, str):
-            raise ParamError(key, "a string", value)
+            raise self.error(key, "a string", value)
         if options is not None and value not in options:
-            raise ParamError(key, "one of " + ", ".join(f'"{o}"' for o in options), value)
+            raise self.error(key, "one of " + ", ".join(f'"{o}"' for o in options), value)
         return value
 
     def instrument(
@@ -116,9 +145,9 @@ class Params:
         symbol = self.string(key, default)
         inst = self._instruments.get(symbol)
         if inst is None:
-            raise ParamError(key, "a listed instrument: " + ", ".join(self._instruments), symbol)
+            raise self.error(key, "a listed instrument: " + ", ".join(self._instruments), symbol)
         if contract and inst.is_spot:
-            raise ParamError(key, "a perpetual or a future, not a spot pair", symbol)
+            raise self.error(key, "a perpetual or a future, not a spot pair", symbol)
         return inst
 
     def lots(self, key: str, inst: Instrument, default: Any = None) -> int:
@@ -127,23 +156,61 @@ class Params:
         lots = size / inst.lot_size
         if lots.denominator != 1 or lots < inst.min_size:
             least = inst.format_size(inst.min_size)
-            raise ParamError(
+            raise self.error(
                 key, f"a multiple of the lot size {inst.format_size(1)} of at least {least}", size
             )
         return int(lots)
 
-    def seconds(self, key: str, default: Any = None) -> int:
-        """A time in seconds (decimal) -> integer microseconds, > 0."""
-        value = self.decimal(key, default, positive=True)
+    def seconds(self, key: str, default: Any = None, *, zero: bool = False) -> int:
+        """A time in seconds (decimal) -> integer microseconds, > 0 (``zero``: >= 0)."""
+        value = self.decimal(key, default, positive=not zero, minimum=0 if zero else None)
         us = value * 1_000_000
         if us.denominator != 1:
-            raise ParamError(key, "seconds with at most 6 decimals", value)
+            raise self.error(key, "seconds with at most 6 decimals", value)
         return int(us)
+
+    def price(self, key: str, inst: Instrument, default: Any = None) -> int:
+        """A price in settlement units (decimal) -> whole ticks of ``inst``, > 0."""
+        value = self.decimal(key, default, positive=True)
+        ticks = value / inst.tick_size
+        if ticks.denominator != 1:
+            raise self.error(key, f"a multiple of the tick size {inst.format_price(1)}", value)
+        return int(ticks)
+
+    def side(self, key: str = "side", default: Any = None) -> Side:
+        """``"buy"`` or ``"sell"``."""
+        return Side.BUY if self.string(key, default, options=("buy", "sell")) == "buy" else Side.SELL
+
+    def fraction(self, key: str, default: Any = None) -> Fraction:
+        """A probability or share: a decimal from 0 to 1."""
+        value = self.decimal(key, default, minimum=0)
+        if value > 1:
+            raise self.error(key, "a decimal from 0 to 1", value)
+        return value
+
+    def boolean(self, key: str, default: Any = None) -> bool:
+        value = self._take(key, _REQUIRED if default is None else default)
+        if not isinstance(value, bool):
+            raise self.error(key, "true or false", value)
+        return value
+
+    def entries(self, key: str, default: Any = None) -> list[Params]:
+        """A list of tables (TOML ``[{...}, ...]``): one :class:`Params` per entry, whose errors
+        name the entry (``"timeline[3].at"``); call :meth:`done` on each."""
+        value = self._take(key, _REQUIRED if default is None else default)
+        if not isinstance(value, list | tuple):
+            raise self.error(key, "a list of tables", value)
+        out = []
+        for index, entry in enumerate(value):
+            if not isinstance(entry, Mapping):
+                raise ParamError(f"{self.field(key)}[{index}]", 'a table such as { at = "60", ... }', entry)
+            out.append(Params(entry, self.config, prefix=f"{self.field(key)}[{index}]."))
+        return out
 
     def ppm(self, key: str, default: Any = None, *, maximum: int = 1_000_000) -> int:
         value = self.integer(key, default, minimum=0)
         if value > maximum:
-            raise ParamError(key, f"parts per million from 0 to {maximum}", value)
+            raise self.error(key, f"parts per million from 0 to {maximum}", value)
         return value
 
     def raw(self, key: str, default: Any = None) -> Any:
@@ -154,7 +221,83 @@ class Params:
         """Refuse parameters nobody read."""
         if self._params:
             key = sorted(self._params)[0]
-            raise ParamError(key, "no such parameter for this agent", self._params[key])
+            raise self.error(key, "no such parameter for this agent", self._params[key])
 
 
 _REQUIRED = object()
+
+
+# ---------------------------------------------------------------- helpers for running agents
+
+
+def reference(client: Client, instrument: str) -> int | None:
+    """The instrument's reference price in ticks from the latest delivered top of book
+    (``client.tops``, so subscribe to ``"top"`` first): the mark, else the mid, else the last
+    trade; ``None`` when there is none of them yet."""
+    top = client.tops.get(instrument)
+    if top is None:
+        return None
+    if top.mark is not None:
+        return top.mark
+    if top.bid is not None and top.ask is not None:
+        return (top.bid + top.ask) // 2
+    return top.last
+
+
+def accepted(result: Any) -> bool:
+    """Whether the venue accepted an input: ``OrderResult.accepted``, ``LegsResult.accepted`` or
+    ``Result.ok`` (a cancel)."""
+    return bool(result.ok if isinstance(result, Result) else result.accepted)
+
+
+def shift_ppm(price: int, ppm: int | Fraction) -> int:
+    """``price x (1 + ppm / 10**6)`` in whole ticks, rounded toward ``price`` (a move of less
+    than a tick is no move), and never below 1 tick.
+
+    >>> shift_ppm(60_000, 1_000), shift_ppm(60_000, -1_000), shift_ppm(3, -10)
+    (60060, 59940, 3)
+    """
+    move = Fraction(price) * ppm / PPM
+    ticks = price + (int(move) if move >= 0 else -int(-move))
+    return max(1, ticks)
+
+
+def watch(client: Client, instrument: str) -> simpy.Event:
+    """Keep ``client.tops[instrument]`` current without keeping the messages: subscribes to its
+    tops and discards each as it arrives (a small process), for an agent that reads the newest
+    top when it wakes instead of reacting to each. Returns an event that succeeds when the first
+    top has arrived (``yield watch(client, symbol)`` waits for it)."""
+    store = client.subscribe("top", instrument)
+    first = client.env.event()
+
+    def discard() -> Generator[simpy.Event, Any, None]:
+        yield store.get()
+        first.succeed()
+        while True:
+            yield store.get()
+
+    client.env.process(discard())
+    return first
+
+
+def take(
+    client: Client, instrument: str, side: Side, lots: int, **options: Any
+) -> Generator[simpy.Event, Any, OrderResult]:
+    """A market order of ``lots`` (``yield from take(...)`` returns its result).
+
+    A market order is bounded by the protection band around the venue's reference price; when
+    there is none yet (a venue referencing the last trade, before the first trade), it is sent
+    again as an immediate-or-cancel limit at the band's edge around the mark of the latest
+    delivered top (if the agent subscribed to it), so an agent can trade from the first second.
+    """
+    result = yield client.submit(instrument, side, lots, None, OrderType.MARKET, TimeInForce.IOC, **options)
+    if result.reason is Reason.NO_REFERENCE_PRICE:
+        top = client.tops.get(instrument)
+        mark = top.mark if top is not None else None
+        if mark is not None:
+            band = client.instruments[instrument].market_band_ppm
+            limit = shift_ppm(mark, band if side is Side.BUY else -band)
+            result = yield client.submit(
+                instrument, side, lots, limit, OrderType.LIMIT, TimeInForce.IOC, **options
+            )
+    return result
