@@ -263,21 +263,9 @@ def shift_ppm(price: int, ppm: int | Fraction) -> int:
 
 
 def watch(client: Client, instrument: str) -> simpy.Event:
-    """Keep ``client.tops[instrument]`` current without keeping the messages: subscribes to its
-    tops and discards each as it arrives (a small process), for an agent that reads the newest
-    top when it wakes instead of reacting to each. Returns an event that succeeds when the first
-    top has arrived (``yield watch(client, symbol)`` waits for it)."""
-    store = client.subscribe("top", instrument)
-    first = client.env.event()
-
-    def discard() -> Generator[simpy.Event, Any, None]:
-        yield store.get()
-        first.succeed()
-        while True:
-            yield store.get()
-
-    client.env.process(discard())
-    return first
+    """Keep ``client.tops[instrument]`` current (:meth:`~exchange_sim.client.Client.watch`: no
+    store, no process); ``yield watch(client, symbol)`` waits for the first top."""
+    return client.watch(instrument)
 
 
 def take(

@@ -104,7 +104,8 @@ class Client:
         self.order_latency = order_latency
         self.data_latency = data_latency
         self.tops: dict[str, Top] = {}
-        """The latest top of book delivered per instrument subscribed to (already delayed)."""
+        """The latest top of book delivered per instrument subscribed to or watched (delayed)."""
+        self._first_top: dict[str, list[simpy.Event]] = {}
 
     # ---------------------------------------------------------------- time and static facts
 
@@ -217,19 +218,35 @@ class Client:
         self.sim.subscribe(self, kind, instrument, store)
         return store
 
-    def deliver(self, store: simpy.Store, message: Any) -> None:
-        """Hand ``message`` to ``store`` after this client's data latency (used by the simulation)."""
+    def watch(self, instrument: str) -> simpy.Event:
+        """Keep :attr:`tops` ``[instrument]`` current, after the data latency, without a store
+        (for an agent that reads the newest top when it wakes rather than reacting to each).
+        Returns an event that succeeds when the first top has arrived."""
+        if instrument not in self.sim.venue.instruments:
+            raise ValueError(f"top of a listed instrument, got {instrument!r}")
+        first = self.env.event()
+        self._first_top.setdefault(instrument, []).append(first)
+        self.sim.subscribe(self, "top", instrument, None)
+        return first
+
+    def deliver(self, store: simpy.Store | None, message: Any) -> None:
+        """Hand ``message`` to ``store`` after this client's data latency (used by the simulation);
+        ``store`` ``None``: a watched top, which only updates :attr:`tops`."""
         delay = self.data_latency.delay()
         if isinstance(message, Top):
             tops = self.tops
+            waiting = self._first_top
 
             def put(_: simpy.Event) -> None:
                 tops[message.instrument] = message
-                store.put(message)
+                for first in waiting.pop(message.instrument, ()) if store is None else ():
+                    first.succeed()
+                if store is not None:
+                    store.put(message)
 
         else:
 
             def put(_: simpy.Event) -> None:
-                store.put(message)
+                store.put(message)  # type: ignore[union-attr]
 
         self.env.timeout(delay).callbacks.append(put)  # type: ignore[union-attr]

@@ -193,8 +193,9 @@ class Simulation:
 
     # ------------------------------------------------------------------ market data
 
-    def subscribe(self, client: Client, kind: str, instrument: str | None, store: simpy.Store) -> None:
-        """Register ``store`` (see :meth:`Client.subscribe`); a top subscriber gets the current top."""
+    def subscribe(self, client: Client, kind: str, instrument: str | None, store: simpy.Store | None) -> None:
+        """Register ``store`` (see :meth:`Client.subscribe`; ``None``: :meth:`Client.watch`); a top
+        subscriber gets the current top at once (after its latency)."""
         if kind in ("trades", "top"):
             assert instrument is not None
             self._market.setdefault((kind, instrument), []).append((client, store))

@@ -156,3 +156,27 @@ def test_liquidation_notices_reach_the_owner(tmp_path: Any) -> None:
 def test_a_run_needs_an_end() -> None:
     with pytest.raises(ValueError, match="until_us"):
         Simulation(load_scenario(MARKETS))
+
+
+class Watcher:
+    name = "w"
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[int, Any]] = []
+
+    def run(self, client: Any, rng: Any) -> Any:
+        yield client.watch("BTC-PERP")
+        self.seen.append((client.now, client.tops["BTC-PERP"].mark))
+        yield client.env.timeout(125 * S)
+        self.seen.append((client.now, client.tops["BTC-PERP"].mark))
+
+
+def test_watching_keeps_the_newest_top_without_a_store() -> None:
+    """``watch`` succeeds when the first top arrives (after the 7 us data latency) and then keeps
+    ``client.tops`` at the newest delivered top: at 125 s, the mark set at 120 s."""
+    agent = Watcher()
+    sim = Simulation(load_scenario(MARKETS), until_us=130 * S, agents=[(agent, "alice", Fixed(0), Fixed(7))])
+    sim.run()
+    assert agent.seen[0] == (7, 60_000)
+    at, mark = agent.seen[1]
+    assert at == 125 * S + 7 and mark == sim.venue.marks["BTC-PERP"]
