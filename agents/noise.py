@@ -8,7 +8,9 @@ with probability ``ioc_share`` and good-till-cancelled otherwise. A limit is dra
 touch of the latest delivered top of book: the opposite best for an IOC order (a buy near the
 ask), its own side's best for a GTC order (a buy near the bid), plus a uniform whole number of
 ticks within ``offset_ppm`` of the reference either way; a missing side is replaced by the
-reference (:func:`agents.base.reference`). With no reference yet it skips its turn.
+reference (:func:`agents.base.reference`). With no reference yet it skips its turn. It looks at
+the market only when it wakes (:meth:`~exchange_sim.client.Client.query_top`: a request and an
+answer), so a thousand noise traders cost no market-data fan-out.
 
 Parameters (``[[agents]]`` table with ``kind = "noise"``):
 
@@ -32,7 +34,7 @@ from collections.abc import Generator
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from agents.base import Params, accepted, reference, take, watch
+from agents.base import Params, accepted, reference, take
 from exchange_sim.orders import OrderType, Side, TimeInForce
 
 if TYPE_CHECKING:
@@ -91,9 +93,9 @@ class Noise:
 
     def run(self, client: Client, rng: np.random.Generator) -> Generator[simpy.Event, Any, None]:
         env, symbol = client.env, self.instrument
-        watch(client, symbol)  # keeps client.tops current
         while True:
             yield env.timeout(max(1, round(rng.exponential(self.interval_us))))
+            yield client.query_top(symbol)  # it looks at the market only when it wakes
             self._cancel_stale(client)
             side = Side.BUY if rng.random() < 0.5 else Side.SELL
             lots = int(rng.integers(self.min_lots, self.max_lots + 1))

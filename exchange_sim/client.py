@@ -169,6 +169,7 @@ class Client:
         reply = self.env.event()
         arrival = self.env.timeout(self.order_latency.delay())
         sim = self.sim
+        sim.messages += 2  # the request and its acknowledgement
 
         def arrive(_: simpy.Event) -> None:
             result = call(int(self.env.now))
@@ -218,6 +219,29 @@ class Client:
         self.sim.subscribe(self, kind, instrument, store)
         return store
 
+    def query_top(self, instrument: str) -> simpy.Event:
+        """Ask the venue for ``instrument``'s top of book: the request travels with the order
+        latency, the answer (a :class:`Top`, also kept in :attr:`tops`) with the data latency.
+        For agents that look at the market only when they wake: two messages per look instead of
+        a delivery at every change (with a thousand such agents, fan-out is the cost)."""
+        if instrument not in self.sim.venue.instruments:
+            raise ValueError(f"top of a listed instrument, got {instrument!r}")
+        reply = self.env.event()
+        sim, env, tops = self.sim, self.env, self.tops
+        sim.messages += 2
+
+        def arrive(_: simpy.Event) -> None:
+            top = sim._top(instrument)
+
+            def answer(_: simpy.Event) -> None:
+                tops[instrument] = top
+                reply.succeed(top)
+
+            env.timeout(self.data_latency.delay()).callbacks.append(answer)  # type: ignore[union-attr]
+
+        env.timeout(self.order_latency.delay()).callbacks.append(arrive)  # type: ignore[union-attr]
+        return reply
+
     def watch(self, instrument: str) -> simpy.Event:
         """Keep :attr:`tops` ``[instrument]`` current, after the data latency, without a store
         (for an agent that reads the newest top when it wakes rather than reacting to each).
@@ -233,6 +257,7 @@ class Client:
         """Hand ``message`` to ``store`` after this client's data latency (used by the simulation);
         ``store`` ``None``: a watched top, which only updates :attr:`tops`."""
         delay = self.data_latency.delay()
+        self.sim.messages += 1
         if isinstance(message, Top):
             tops = self.tops
             waiting = self._first_top

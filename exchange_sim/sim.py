@@ -76,6 +76,7 @@ class RunResult:
     seed: int
     feed: MarketFeed | None = None
     agents: list[Any] = field(default_factory=list)
+    messages: int = 0
 
 
 class Simulation:
@@ -122,6 +123,9 @@ class Simulation:
         if self.venue.liquidation is not None:
             self.venue.liquidation.notices = []
         self.progress = progress
+        self.messages = 0
+        """Messages between agents and the venue: each order and its acknowledgement, each
+        market-data delivery (ABIDES' unit of work, for comparisons)."""
         self._market: dict[tuple[str, str], list[tuple[Client, simpy.Store]]] = {}
         self._own: dict[tuple[str, str], list[tuple[Client, simpy.Store]]] = {}
         self._tops: dict[str, tuple[Any, ...]] = {}
@@ -298,5 +302,13 @@ class Simulation:
         events = self.journal.events
         self.journal.close()
         return RunResult(
-            self.venue, self.journal_path, digest, events, self.end_us, self.seed, self.feed, self.agents
+            self.venue,
+            self.journal_path,
+            digest,
+            events,
+            self.end_us,
+            self.seed,
+            self.feed,
+            self.agents,
+            self.messages,
         )

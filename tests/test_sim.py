@@ -180,3 +180,26 @@ def test_watching_keeps_the_newest_top_without_a_store() -> None:
     assert agent.seen[0] == (7, 60_000)
     at, mark = agent.seen[1]
     assert at == 125 * S + 7 and mark == sim.venue.marks["BTC-PERP"]
+
+
+class Looker:
+    name = "l"
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[int, Any]] = []
+
+    def run(self, client: Any, rng: Any) -> Any:
+        yield client.env.timeout(61 * S)
+        top = yield client.query_top("BTC-PERP")
+        self.seen.append((client.now, top))
+
+
+def test_query_top_is_a_round_trip() -> None:
+    """The request reaches the venue after the 3 us order latency, the answer comes back 5 us later
+    with the top as it was on arrival (the mark set at 60 s), and counts as two messages."""
+    agent = Looker()
+    sim = Simulation(load_scenario(MARKETS), until_us=62 * S, agents=[(agent, "alice", Fixed(3), Fixed(5))])
+    result = sim.run()
+    [(at, top)] = agent.seen
+    assert at == 61 * S + 8 and top.ts == 61 * S + 3 and top.mark == sim.venue.marks["BTC-PERP"]
+    assert result.messages == 2
