@@ -83,8 +83,9 @@ def analyze(
 
     The time series: per instrument ``mark``, ``last_trade`` (``[ts, ticks]`` at every change)
     and ``open_interest`` (``[ts, lots]``); ``liquidations`` (``[ts, instrument, price ticks]``
-    per liquidation fill, takeover and deleveraging close); ``insurance_fund`` (``[ts, atoms]``;
-    ``backstop_vault`` too when there is one) and ``bad_debt`` (cumulative ``[ts, atoms]``);
+    per liquidation fill, takeover and deleveraging close); ``insurance_fund`` (``[ts, atoms]`` of
+    its equity: cash and positions taken over, at the mark; ``backstop_vault`` too when there is
+    one) and ``bad_debt`` (cumulative ``[ts, atoms]``);
     ``margin_ratios``: one dict per sample time (``ts``, ``accounts`` with positions,
     ``underwater`` (equity <= 0), percentiles ``p10`` ... ``p90`` and ``max`` of maintenance /
     equity)."""
@@ -138,7 +139,7 @@ class _Instrument:
 
 @dataclass(slots=True)
 class _Fund:
-    """A system account whose balance path is kept (the insurance fund, the backstop vault)."""
+    """A system account whose equity path is kept (the insurance fund, the backstop vault)."""
 
     account: str
     path: list[list[int]]
@@ -219,8 +220,12 @@ class _Replayer:
         self._fund_before = [self._balance(fund.account) for fund in self.funds]
 
     def _balance(self, account: str) -> int:
-        assert self.settlement is not None
-        return self.venue.ledger.accounts[account].balances.get(self.settlement, 0)
+        """A fund's equity: its cash plus the positions it took over, at the marks (its cash alone
+        would show a takeover of a long as a loss of the position's whole value)."""
+        assert self.settlement is not None and self.cross is not None
+        totals = _totals(self.venue, self.cross, self.venue.ledger.accounts[account], flat_too=True)
+        assert totals is not None
+        return totals[0]
 
     def _after_input(self, event: list[Any], now: int) -> None:
         code = event[0]

@@ -693,3 +693,44 @@ def test_position_order_largest_maintenance_or_most_liquid_book_first() -> None:
         orders = [r[3] for r in events(journal, Ev.LIQ_ORDER) if r[2] == carol]
         assert orders[0] == (1 if first == E else 0), (order, orders)
         check(v, journal)
+
+
+def test_bad_debt_is_recorded_once() -> None:
+    """After the capped-fund run records 51 of bad debt, later price inputs find alice flat with
+    the same deficit: she is not liquidated again and nothing more is recorded."""
+    journal = JournalWriter()
+    rules = preset("dydx").with_overrides(adl="none", max_fund_loss_per_step=50 * U)
+    v = make_venue(rules, journal)
+    v.submit(2, "maker", P, Side.BUY, 100, 18_990)
+    v.set_mark_price(3, P, 19_000)
+    for ts in range(4, 9):
+        v.set_mark_price(ts, P, 19_000 + ts)
+    alice = v.ledger.accounts["alice"].index
+    assert events(journal, Ev.BAD_DEBT) == [[Ev.BAD_DEBT, alice, 51 * U]]
+    assert len(events(journal, Ev.LIQUIDATION)) == 1
+    assert v.liquidation is not None and v.liquidation.stats.bad_debt == 51 * U
+    check(v, journal)
+
+
+def test_the_fund_pays_from_its_equity_not_its_cash() -> None:
+    """A fund of 1,000 USDC takes over alice's 0.1 BTC at 19,000 (equity -100): it pays 1,900 of
+    cash for the position, leaving -900 of cash but 1,000 of equity, and covers her 100 from
+    that. Judged on its cash it would have covered nothing and left bad debt."""
+    btc = Instrument.create(
+        P, kind="perpetual", underlying="BTC", settlement=USDC, tick_size="1", lot_size="0.001"
+    )
+    margin = MarginConfig("USDC", ((P, BracketSchedule.create([Bracket(0, 50_000, 100_000)])),))
+    journal = JournalWriter()
+    v = Venue(VenueConfig((USDC,), (btc,), margin=margin, liquidation=preset("teaching")), journal=journal)
+    v.deposit_system(0, INSURANCE_ACCOUNT, "USDC", "1000")
+    for name, amount in (("alice", "1000"), ("bob", "100000")):
+        v.open_account(0, name)
+        v.deposit(0, name, "USDC", amount)
+    v.set_mark_price(0, P, 30_000)
+    v.submit(1, "bob", P, Side.SELL, 100, 30_000)
+    v.submit(1, "alice", P, Side.BUY, 100, 30_000, tif=TimeInForce.IOC)
+    v.set_mark_price(2, P, 19_000)
+    assert size(v, "alice") == 0 and balance(v, "alice") == 0
+    assert balance(v, INSURANCE_ACCOUNT) == (1_000 - 1_900 - 100) * U and size(v, INSURANCE_ACCOUNT) == 100
+    assert events(journal, Ev.BAD_DEBT) == []
+    check(v, journal)

@@ -108,10 +108,12 @@ def test_summary_of_a_takeover_run() -> None:
     assert liq["deleveraging"]["events"] == 0
     assert liq["bad_debt"] == money(0) and liq["socialized"] == money(0)
 
+    # the fund's path is its equity: 10,000 deposited; at 3 it holds 8,000 of cash and alice's
+    # 0.1 BTC worth 2,100 at the mark: 10,100, the 100 of margin it swept from her
     fund = s["insurance_fund"]
-    assert fund["path"] == [[0, 0], [0, 10_000 * U], [3, 8_000 * U]]
+    assert fund["path"] == [[0, 0], [0, 10_000 * U], [3, 10_100 * U]]
     assert fund["deposited"] == money(10_000)
-    assert (fund["end"], fund["min"], fund["max"]) == (money(8_000), money(8_000), money(10_000))
+    assert (fund["end"], fund["min"], fund["max"]) == (money(10_100), money(10_000), money(10_100))
     assert "backstop_vault" not in s
 
     accounts = s["accounts"]
@@ -166,7 +168,7 @@ def test_summary_text_is_short_and_names_the_numbers() -> None:
     assert "BTC-PERP: 3 trades, volume 0.13 (3901 USDC), price 29900 .. 30100 (last 29900)" in text
     assert "mark 21000 .. 30000" in text
     assert "takeovers 1" in text
-    assert "insurance fund: deposited 10000 -> end 8000 USDC" in text
+    assert "insurance fund: deposited 10000 -> end 10100 USDC" in text
     assert "bad debt: 0 USDC" in text
     assert digest_of(data) in text
 
@@ -179,7 +181,7 @@ def test_time_series_paths_and_the_liquidation_marker() -> None:
     assert btc["last_trade"] == [[1, 30_000], [2, 30_100], [2, 29_900]]
     assert btc["open_interest"] == [[0, 0], [1, 100]]
     assert series["liquidations"] == [[3, P, 21_000]]
-    assert series["insurance_fund"] == [[0, 0], [0, 10_000 * U], [3, 8_000 * U]]
+    assert series["insurance_fund"] == [[0, 0], [0, 10_000 * U], [3, 10_100 * U]]
     assert series["bad_debt"] == [[0, 0]]
     ratios = series["margin_ratios"]
     assert [r["ts"] for r in ratios] == [0, 1, 2, 3]  # a 3 us run: every microsecond

@@ -141,6 +141,8 @@ class LiquidationEngine:
         """Whether ``max_notional_per_step`` cut the liquidation in progress short."""
         self._owners: dict[str, str] = {}
         """Isolated sub-account id -> its main account id (the owner of its orders)."""
+        self.bad_debt_of: dict[str, int] = {}
+        """Per flat unit, the negative equity already recorded as ``BAD_DEBT`` (recorded once)."""
         self.notices: list[tuple[int, str, int, int, int]] | None = None
         """When a list (the simulator's liquidation notices), each finished liquidation appends
         ``(ts, unit id, outcome, equity, maintenance)``; the reader drains it."""
@@ -220,10 +222,13 @@ class LiquidationEngine:
         candidates = sorted((accounts[key] for key in self.scan.candidates(marks, prices)), key=_by_index)
         out = []
         negative = set()
+        bad_debt = self.bad_debt_of
         for account in candidates:
             equity, maintenance = self.totals(account)
             if equity < 0:
                 negative.add(account.id)
+                if -equity <= bad_debt.get(account.id, -1) and not self._open(account):
+                    continue  # flat, its deficit already recorded: nothing left to do
             if equity < maintenance:
                 out.append((account, self._owner(account)))
         self.stats.negative = negative
@@ -300,8 +305,7 @@ class LiquidationEngine:
             return
         if self._capped and equity >= 0:
             return  # the notional cap ended this step; the next price input goes on
-        settlement = self.cross.settlement
-        fund_can = max(0, self.fund.balances.get(settlement, 0))
+        fund_can = self._capacity(self.fund)
         if self._fund_left is not None:
             fund_can = min(fund_can, self._fund_left)
         if rules.takeover == "fund" and fund_can >= max(0, -equity):
@@ -310,7 +314,7 @@ class LiquidationEngine:
             rules.takeover == "backstop"
             and self.vault is not None
             and backstop_due(equity, maintenance, rules.backstop_fraction)
-            and self.vault.balances.get(settlement, 0) >= max(0, -equity)
+            and self._capacity(self.vault) >= max(0, -equity)
         ):
             self._take_over(ts, account, self.vault)
         elif equity < 0 and rules.adl != "none":
@@ -534,10 +538,17 @@ class LiquidationEngine:
             )
         )
 
+    def _capacity(self, receiver: Account) -> int:
+        """What the fund (or the vault) can lose: its equity, positions it took over counted at
+        the mark (cash alone would understate a fund holding a long and overstate one holding a
+        short), never below zero."""
+        equity, _ = self.totals(receiver)
+        return max(0, equity)
+
     def _fund_pays(self, amount: int) -> int:
-        """What the fund pays of ``amount``: at most its balance and what is left of the cap on
-        its loss for this liquidation (``max_fund_loss_per_step``)."""
-        have = max(0, self.fund.balances.get(self.cross.settlement, 0))
+        """What the fund pays of ``amount``: at most its equity (:meth:`_capacity`) and what is
+        left of the cap on its loss for this liquidation (``max_fund_loss_per_step``)."""
+        have = self._capacity(self.fund)
         left = self._fund_left
         pay = min(amount, have, left if left is not None else amount)
         if left is not None:
@@ -610,7 +621,7 @@ class LiquidationEngine:
             if receiver is self.fund:
                 pay = self._fund_pays(-equity)
             else:
-                pay = min(-equity, max(0, receiver.balances.get(settlement, 0)))
+                pay = min(-equity, self._capacity(receiver))
             if pay:
                 venue.ledger.transfer(receiver, account, settlement, pay)
                 write((Ev.SWEPT, account.index, receiver.index, -pay))
@@ -725,9 +736,11 @@ class LiquidationEngine:
             equity += pay
         if equity < 0 and self.rules.socialize:
             equity += self._socialize(account, -equity)
-        if equity < 0:
-            self.stats.bad_debt += -equity
-            venue._write((Ev.BAD_DEBT, account.index, -equity))
+        recorded = self.bad_debt_of.get(account.id, 0)
+        if -equity > recorded:  # recorded once: only what is new since the last record
+            self.bad_debt_of[account.id] = -equity
+            self.stats.bad_debt += -equity - recorded
+            venue._write((Ev.BAD_DEBT, account.index, -equity - recorded))
 
     def _socialize(self, account: Account, loss: int) -> int:
         """Share ``loss`` among units in unrealised profit, pro rata to that profit (at most all of
