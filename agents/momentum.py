@@ -5,7 +5,8 @@ carries the mark, and the last trade, which stands in while there is no mark). W
 whose price differs from the price ``lookback`` earlier (the last one observed at or before that
 time, by the venue's timestamps) by more than ``threshold_ppm`` of the older price, and it holds
 no position of its own, it buys (a rise) or sells (a fall) ``size`` at market
-(:func:`agents.base.take`), waits ``hold``, and closes what filled with a reduce-only market order.
+(:func:`agents.base.take`), waits ``hold``, and closes its whole position with a reduce-only
+market order (what a partly filled exit leaves is closed at the next trigger, before any entry).
 It acts only on the newest top: one that already has a successor waiting is only recorded.
 
 Parameters (``[[agents]]`` table with ``kind = "momentum"``):
@@ -100,11 +101,21 @@ class Momentum:
             move = self.move_ppm(history, top.ts, price)
             if move is None or abs(move) <= self.threshold_ppm or tops.items:
                 continue
+            held = client.position(symbol)
+            if held:  # what an exit left (a partial fill): close it first, enter on a later move
+                out = yield from take(
+                    client, symbol, Side.SELL if held > 0 else Side.BUY, abs(held), reduce_only=True
+                )
+                self.log.append((client.now, "exit", Side.SELL if held > 0 else Side.BUY, 0, out.filled))
+                continue
             side = Side.BUY if move > 0 else Side.SELL
             entry = yield from take(client, symbol, side, self.lots)
             self.log.append((client.now, "enter", side, move, entry.filled))
             if not entry.filled:
                 continue
             yield env.timeout(self.hold_us)
-            out = yield from take(client, symbol, Side(-side), entry.filled, reduce_only=True)
-            self.log.append((client.now, "exit", Side(-side), 0, out.filled))
+            held = client.position(symbol)  # the whole position in the trade's direction goes
+            lots = held if side is Side.BUY else -held
+            if lots > 0:
+                out = yield from take(client, symbol, Side(-side), lots, reduce_only=True)
+                self.log.append((client.now, "exit", Side(-side), 0, out.filled))
