@@ -70,16 +70,23 @@ def default_out_dir(scenario: Scenario, seed: int, root: Path = Path("runs")) ->
 
 
 def progress_bar(stream: Any = None, width: int = 30) -> Callable[[int, int], None]:
-    """A text progress bar for :class:`~exchange_sim.sim.Simulation`'s ``progress`` callback."""
+    """A text progress bar for :class:`~exchange_sim.sim.Simulation`'s ``progress`` callback: redrawn
+    in place on a terminal, one line per 10% otherwise (a log file gets ten lines, not a hundred
+    carriage returns)."""
     out = stream if stream is not None else sys.stderr
+    live = bool(getattr(out, "isatty", lambda: False)())
+    shown = {"tenths": -1}
 
     def show(now: int, end: int) -> None:
         done = now * width // end if end else width
         percent = now * 100 // end if end else 100
         bar = "#" * done + "." * (width - done)
-        out.write(f"\r[{bar}] {percent:3d}%  {now // 1_000_000:,} / {end // 1_000_000:,} s")
-        if now >= end:
-            out.write("\n")
+        text = f"[{bar}] {percent:3d}%  {now // 1_000_000:,} / {end // 1_000_000:,} s"
+        if live:
+            out.write("\r" + text + ("\n" if now >= end else ""))
+        elif percent // 10 > shown["tenths"]:
+            shown["tenths"] = percent // 10
+            out.write(text + "\n")
         out.flush()
 
     return show

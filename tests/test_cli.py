@@ -158,3 +158,26 @@ def test_run_writes_journal_summary_and_plots(tmp_path: Path, capsys: pytest.Cap
         == 0
     )
     assert (tmp_path / "s" / "journal.msgpack").read_bytes() != (out_dir / "journal.msgpack").read_bytes()
+
+
+def test_progress_bar_redraws_on_a_terminal_and_writes_ten_lines_to_a_file() -> None:
+    import io
+
+    from exchange_sim.run import progress_bar
+
+    log = io.StringIO()
+    show = progress_bar(log)
+    for k in range(1, 101):
+        show(k * 36_000_000, 3_600_000_000)
+    lines = log.getvalue().splitlines()
+    assert len(lines) == 11 and lines[-1].endswith("100%  3,600 / 3,600 s")
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    tty = Terminal()
+    show = progress_bar(tty)
+    for k in range(1, 101):
+        show(k * 36_000_000, 3_600_000_000)
+    assert tty.getvalue().count("\r") == 100 and tty.getvalue().endswith("s\n")
