@@ -122,17 +122,37 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    report = replay(args.journal)
+    """Replay a journal: damage (truncation, a changed byte) is reported with its byte offset, and
+    for a change that still decodes, the first event whose replay disagrees is located."""
+    from exchange_sim.replay import event_offsets
+
+    path = args.journal
+    try:
+        report = replay(path, strict=True)
+    except JournalError as exc:
+        if "do not match the digest" in str(exc):  # it decodes: find where replay disagrees
+            located = replay(path, verify=False)
+            if located.mismatch is not None:
+                offsets = event_offsets(path)
+                index = located.mismatch.index
+                where = f" (byte {offsets[index]})" if index < len(offsets) else ""
+                print(f"{path}: the first event that replays differently is event {index}{where}")
+                print(f"  recorded: {located.mismatch.recorded}")
+                print(f"  replayed: {located.mismatch.replayed}")
+        raise  # reported as one error line, exit status 2
     if report.ok:
-        print(f"{args.journal}: ok: {report.events} events replayed, sha256 {report.digest}")
+        report.venue._check()  # the invariants hold in the rebuilt state
+        print(f"{path}: ok: {report.events} events replayed, invariants hold, sha256 {report.digest}")
         return 0
     mismatch = report.mismatch
     if mismatch is not None:
-        print(f"{args.journal}: MISMATCH at event {mismatch.index}")
+        offsets = event_offsets(path)
+        where = f" (byte {offsets[mismatch.index]})" if mismatch.index < len(offsets) else ""
+        print(f"{path}: MISMATCH at event {mismatch.index}{where}")
         print(f"  recorded: {mismatch.recorded}")
         print(f"  replayed: {mismatch.replayed}")
     else:
-        print(f"{args.journal}: digest differs: {report.digest} vs {report.replayed_digest}")
+        print(f"{path}: digest differs: {report.digest} vs {report.replayed_digest}")
     return 1
 
 

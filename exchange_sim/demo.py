@@ -161,8 +161,8 @@ def run_demo(
             result = venue.submit(ts, trader, symbol, side, size, price)
             if result.resting and rng.random() < 0.5:
                 venue.cancel(ts + step_us // 2, trader, result.order_id)
+    journal.close()  # appends the trailer
     digest = journal.digest()
-    journal.close()
     report = replay(path)
     return DemoReport(
         venue, path, digest, journal.events, path.stat().st_size, report.ok, steps, feed, index_start

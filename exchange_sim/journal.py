@@ -3,6 +3,11 @@
 The journal's digest is the sha256 of its bytes. Writing is buffered: events are packed into a
 ``bytearray`` and flushed to the file (and the hash) in blocks, so journaling costs one
 ``Packer.pack`` call per event.
+
+Closing a journal appends a **trailer** record, ``[0, sha256 of every byte before it]``, so a
+reader can tell a complete journal from a truncated one (no trailer) and an intact one from one
+with a changed byte (the trailer does not match), even when the change still decodes.
+:func:`read_journal` checks a trailer when there is one and, with ``strict=True``, requires it.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import msgpack
 
 SCHEMA_VERSION = 1
 FORMAT_NAME = "exchange-sim/journal"
+TRAILER = 0
+"""Code of the last record of a closed journal: ``[0, sha256 hex of every byte before it]``."""
 _FLUSH_BYTES = 1 << 16
 
 
@@ -34,7 +41,7 @@ class JournalWriter:
     Call :meth:`write_header` once, then :meth:`write` per event; :meth:`close` flushes.
     """
 
-    __slots__ = ("_buf", "_file", "_hash", "_memory", "_pack", "events", "header", "path")
+    __slots__ = ("_buf", "_closed", "_file", "_hash", "_memory", "_pack", "events", "header", "path")
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         self.path = Path(path) if path is not None else None
@@ -45,6 +52,7 @@ class JournalWriter:
         self._pack = msgpack.Packer(use_bin_type=True).pack
         self.header: dict[str, Any] | None = None
         self.events = 0
+        self._closed = False
 
     def write_header(self, header: dict[str, Any]) -> None:
         if self.header is not None:
@@ -83,7 +91,14 @@ class JournalWriter:
         self._buf = bytearray()
 
     def close(self) -> None:
+        """Flush, append the trailer (the digest of everything before it) and close the file.
+        Closing twice is harmless; writing after closing is an error."""
+        if self._closed:
+            return
         self.flush()
+        self._buf += self._pack([TRAILER, self._hash.hexdigest()])
+        self.flush()
+        self._closed = True
         if self._file is not None:
             self._file.close()
             self._file = None
@@ -94,7 +109,8 @@ class JournalWriter:
         return flushed + len(self._buf)
 
     def digest(self) -> str:
-        """sha256 (hex) of every byte written so far."""
+        """sha256 (hex) of every byte written so far (after :meth:`close`: of the whole file,
+        trailer included, which is what ``sha256sum`` of the file prints)."""
         self.flush()
         return self._hash.hexdigest()
 
@@ -104,6 +120,12 @@ class JournalWriter:
             raise RuntimeError("getvalue() is for in-memory journals; read the file instead")
         self.flush()
         return bytes(self._memory)
+
+
+def has_trailer(data: bytes) -> bool:
+    """Whether ``data`` ends with a trailer record (not checked: :func:`read_journal` checks it)."""
+    tail = data[-68:]  # [0, "<64 hex>"]: 0x92 0x00 0xd9 0x40 + 64 bytes
+    return len(tail) == 68 and tail[:4] == b"\x92\x00\xd9\x40"
 
 
 def digest_of(data: bytes) -> str:
@@ -132,8 +154,16 @@ def iter_records(data: bytes) -> Iterator[tuple[int, Any]]:
         offset = unpacker.tell()
 
 
-def read_journal(source: str | os.PathLike[str] | bytes) -> tuple[dict[str, Any], list[list[Any]]]:
-    """Read a whole journal: ``(header, events)``. Raises :class:`JournalError` if it is damaged."""
+def read_journal(
+    source: str | os.PathLike[str] | bytes, *, strict: bool = False, verify: bool = True
+) -> tuple[dict[str, Any], list[list[Any]]]:
+    """Read a whole journal: ``(header, events)`` (the trailer is checked, not returned).
+
+    Raises :class:`JournalError`, with the byte offset, if it is damaged: a record that does not
+    decode, a truncated last record, or a trailer that does not match the bytes before it (a
+    changed byte that still decodes). With ``strict``, a journal without its trailer (cut off at
+    a record boundary, or never closed) is an error too. ``verify=False`` skips the trailer's
+    check (to locate a change that still decodes by replaying, see :mod:`exchange_sim.replay`)."""
     data = read_bytes(source)
     records = iter_records(data)
     try:
@@ -148,5 +178,18 @@ def read_journal(source: str | os.PathLike[str] | bytes) -> tuple[dict[str, Any]
     for offset, record in records:
         if not isinstance(record, list) or not record or not isinstance(record[0], int):
             raise JournalError("journal is corrupt: record is not an event array", offset)
+        if record[0] == TRAILER:
+            end = offset + len(msgpack.packb(record, use_bin_type=True))
+            if end != len(data):
+                raise JournalError("journal is corrupt: records follow its trailer", end)
+            if verify and record[1:] != [digest_of(data[:offset])]:
+                raise JournalError(
+                    "journal is corrupt: its bytes do not match the digest in its trailer"
+                    " (a byte was changed somewhere before it)",
+                    offset,
+                )
+            return header, events
         events.append(record)
+    if strict:
+        raise JournalError("journal ends without its trailer: it was truncated, or never closed", len(data))
     return header, events

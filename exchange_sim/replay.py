@@ -14,7 +14,14 @@ from typing import Any
 
 from exchange_sim.config import VenueConfig
 from exchange_sim.events import INPUTS, Ev
-from exchange_sim.journal import JournalError, JournalWriter, digest_of, read_bytes, read_journal
+from exchange_sim.journal import (
+    JournalError,
+    JournalWriter,
+    digest_of,
+    has_trailer,
+    read_bytes,
+    read_journal,
+)
 from exchange_sim.venue import Venue
 
 
@@ -40,10 +47,15 @@ class ReplayReport:
         return self.mismatch is None and self.digest == self.replayed_digest
 
 
-def replay(source: str | os.PathLike[str] | bytes) -> ReplayReport:
-    """Replay a journal (path or bytes). Raises :class:`~exchange_sim.journal.JournalError` if damaged."""
+def replay(
+    source: str | os.PathLike[str] | bytes, *, strict: bool = False, verify: bool = True
+) -> ReplayReport:
+    """Replay a journal (path or bytes). Raises :class:`~exchange_sim.journal.JournalError` if
+    damaged (``strict``: also if it has no trailer, i.e. was cut off or never closed;
+    ``verify=False``: replay even if the trailer does not match, to find the first event that
+    disagrees)."""
     data = read_bytes(source)
-    header, events = read_journal(data)
+    header, events = read_journal(data, strict=strict, verify=verify)
     config = VenueConfig.from_dict(header["config"])
     writer = JournalWriter()
     writer.write_header(header)
@@ -51,7 +63,9 @@ def replay(source: str | os.PathLike[str] | bytes) -> ReplayReport:
     for event in events:
         if event[0] in INPUTS:
             apply_input(venue, event)
-    _, replayed = read_journal(writer.getvalue())
+    if has_trailer(data):
+        writer.close()  # the same bytes give the same trailer, so whole files compare equal
+    _, replayed = read_journal(writer.getvalue(), verify=False)
     mismatch = None
     for index in range(max(len(events), len(replayed))):
         recorded = events[index] if index < len(events) else None
@@ -60,6 +74,17 @@ def replay(source: str | os.PathLike[str] | bytes) -> ReplayReport:
             mismatch = Mismatch(index, recorded, again)
             break
     return ReplayReport(venue, len(events), digest_of(data), writer.digest(), mismatch)
+
+
+def event_offsets(source: str | os.PathLike[str] | bytes) -> list[int]:
+    """The byte offset of every event (header and trailer excluded), for reports."""
+    from exchange_sim.journal import TRAILER, iter_records
+
+    return [
+        offset
+        for offset, record in iter_records(read_bytes(source))
+        if isinstance(record, list) and record[0] != TRAILER
+    ]
 
 
 def apply_input(venue: Venue, event: list[Any]) -> None:

@@ -298,9 +298,9 @@ class Simulation:
         if self.progress is not None:
             env.process(self._progress_process())
         env.run(until=self.end_us + 1)
-        digest = self.journal.digest()
+        self.journal.close()  # appends the trailer
+        digest = self.journal.digest()  # of the whole file, trailer included
         events = self.journal.events
-        self.journal.close()
         return RunResult(
             self.venue,
             self.journal_path,

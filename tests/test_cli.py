@@ -181,3 +181,34 @@ def test_progress_bar_redraws_on_a_terminal_and_writes_ten_lines_to_a_file() -> 
     for k in range(1, 101):
         show(k * 36_000_000, 3_600_000_000)
     assert tty.getvalue().count("\r") == 100 and tty.getvalue().endswith("s\n")
+
+
+def test_replay_reports_a_cut_or_changed_journal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A closed journal ends with a trailer (the digest of everything before it): cut at a record
+    boundary it is reported as truncated; a changed byte that still decodes (here a fill's price)
+    is reported as not matching its trailer, with the first event whose replay disagrees."""
+    from exchange_sim.journal import iter_records
+
+    assert main(["demo", "--out", str(tmp_path), "--steps", "80"]) == 0
+    journal = tmp_path / "journal.msgpack"
+    data = journal.read_bytes()
+    capsys.readouterr()
+    assert main(["replay", str(journal)]) == 0
+    assert "invariants hold" in capsys.readouterr().out
+    records = list(iter_records(data))
+    cut = tmp_path / "cut.msgpack"
+    cut.write_bytes(data[: records[-2][0]])  # the last full event kept, the trailer and one event gone
+    assert main(["replay", str(cut)]) == 2
+    assert "ends without its trailer: it was truncated" in capsys.readouterr().err
+    # a FILL's price, 4 bytes after the event's start ([22, maker id, price, ...] with small ids):
+    offset, fill = next((o, r) for o, r in records if isinstance(r, list) and r[0] == 22)
+    raw = bytearray(data)
+    at = bytes(raw).index(bytes([0x96, 22]), offset)  # the fill's array header and code
+    position = at + 2 + len(__import__("msgpack").packb(fill[1]))  # its price follows the maker id
+    raw[position + len(__import__("msgpack").packb(fill[2])) - 1] ^= 1  # flip the price's last bit
+    changed = tmp_path / "changed.msgpack"
+    changed.write_bytes(bytes(raw))
+    assert main(["replay", str(changed)]) == 2
+    captured = capsys.readouterr()
+    assert "do not match the digest in its trailer" in captured.err
+    assert "the first event that replays differently is event" in captured.out
