@@ -121,6 +121,37 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_explain(args: argparse.Namespace) -> int:
+    import json
+
+    from exchange_sim.config import VenueConfig
+    from exchange_sim.explain_run import explain_account, explain_text
+    from exchange_sim.journal import read_journal
+
+    at_us = None if args.at is None else _micros(args.at)
+    data = explain_account(args.journal, args.account, at_us)
+    if args.json:
+        print(json.dumps(data, sort_keys=True, indent=2))
+    else:
+        header, _ = read_journal(args.journal)
+        print("\n".join(explain_text(data, VenueConfig.from_dict(header["config"]))))
+    return 0
+
+
+def _micros(seconds: str) -> int:
+    from exchange_sim.units import parse_decimal
+
+    try:
+        value = parse_decimal(seconds) * 1_000_000
+    except Exception:
+        raise ValueError(
+            f"--at takes seconds of simulated time such as 3600 or 7918.5, got {seconds!r}"
+        ) from None
+    if value < 0 or value != int(value):
+        raise ValueError(f"--at takes seconds >= 0 with at most 6 decimals, got {seconds!r}")
+    return int(value)
+
+
 def _cmd_replay(args: argparse.Namespace) -> int:
     """Replay a journal: damage (truncation, a changed byte) is reported with its byte offset, and
     for a change that still decodes, the first event whose replay disagrees is located."""
@@ -183,6 +214,14 @@ def build_parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="check a scenario file")
     validate.add_argument("scenario")
     validate.set_defaults(func=_cmd_validate)
+    explain_cmd = commands.add_parser(
+        "explain", help="an account's margin at a moment of a run, and its liquidation history"
+    )
+    explain_cmd.add_argument("journal")
+    explain_cmd.add_argument("--account", required=True, help="the account id")
+    explain_cmd.add_argument("--at", default=None, help="seconds of simulated time (default: the end)")
+    explain_cmd.add_argument("--json", action="store_true", help="print the explanation as JSON")
+    explain_cmd.set_defaults(func=_cmd_explain)
     replay_cmd = commands.add_parser("replay", help="replay a journal and check its outputs")
     replay_cmd.add_argument("journal")
     replay_cmd.set_defaults(func=_cmd_replay)
