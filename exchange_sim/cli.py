@@ -121,6 +121,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_diff(args: argparse.Namespace) -> int:
+    import json
+
+    from exchange_sim.diff import diff_runs, diff_text
+
+    for path in (args.a, args.b):
+        if not Path(path).exists():
+            raise ValueError(f"{path}: no such run folder or journal")
+    data = diff_runs(Path(args.a), Path(args.b))
+    if args.json:
+        print(json.dumps(data, sort_keys=True, indent=2, default=str))
+    else:
+        print("\n".join(diff_text(data, limit=args.limit)))
+    return 0 if data["identical"] else 1
+
+
 def _cmd_explain(args: argparse.Namespace) -> int:
     import json
 
@@ -214,6 +230,14 @@ def build_parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="check a scenario file")
     validate.add_argument("scenario")
     validate.set_defaults(func=_cmd_validate)
+    diff_cmd = commands.add_parser(
+        "diff", help="compare two runs (folders or journals): what changed; exit 1 if they differ"
+    )
+    diff_cmd.add_argument("a", help="run folder or journal A")
+    diff_cmd.add_argument("b", help="run folder or journal B")
+    diff_cmd.add_argument("--limit", type=int, default=10, help="lines per list (default: 10)")
+    diff_cmd.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    diff_cmd.set_defaults(func=_cmd_diff)
     explain_cmd = commands.add_parser(
         "explain", help="an account's margin at a moment of a run, and its liquidation history"
     )

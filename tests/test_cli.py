@@ -212,3 +212,19 @@ def test_replay_reports_a_cut_or_changed_journal(tmp_path: Path, capsys: pytest.
     captured = capsys.readouterr()
     assert "do not match the digest in its trailer" in captured.err
     assert "the first event that replays differently is event" in captured.out
+
+
+def test_diff_of_two_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """diff exits 0 for identical runs, 1 for different ones (naming the first divergence), 2 for a
+    missing run."""
+    scenario = str(default_scenario_path().parent / "flash_crash.toml")
+    for name, seed in (("a", "99"), ("b", "5")):
+        args = ["run", scenario, "--until", "320", "--out", str(tmp_path / name), "--quiet", "--no-plots"]
+        assert main([*args, "--seed", seed]) == 0
+    capsys.readouterr()
+    assert main(["diff", str(tmp_path / "a"), str(tmp_path / "a")]) == 0
+    assert "identical" in capsys.readouterr().out
+    assert main(["diff", str(tmp_path / "a"), str(tmp_path / "b")]) == 1
+    assert "first divergence: event" in capsys.readouterr().out
+    assert main(["diff", str(tmp_path / "a"), str(tmp_path / "nope")]) == 2
+    assert "no such run folder or journal" in capsys.readouterr().err
