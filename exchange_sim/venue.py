@@ -322,47 +322,30 @@ class Venue:
         """Capitalise the insurance fund (``"@insurance"``) or the backstop vault (``"@backstop"``)
         of a venue with liquidation rules: money enters the venue as a deposit into that system
         account (``NOT_A_SYSTEM_ACCOUNT`` for any other account)."""
-        _check_ts(ts)
-        asset_n = self._asset_index.get(asset) if type(asset) is str else None
-        amount = _raw(amount)
-        self._write_input(
-            (Ev.SYSTEM_DEPOSIT, ts, _raw(account), asset if asset_n is None else asset_n, amount)
-        )
-        reason = self._stale(ts)
+        return self._money(Ev.SYSTEM_DEPOSIT, ts, account, asset, amount)
+
+    def _system_account(self, account: Any) -> Account | None:
+        """The insurance fund or the backstop vault named ``account``, if this venue has it."""
         engine = self.liquidation
-        target = None
-        if reason is None:
-            if engine is not None and account == INSURANCE_ACCOUNT:
-                target = engine.fund
-            elif engine is not None and account == BACKSTOP_ACCOUNT and engine.vault is not None:
-                target = engine.vault
-            if target is None:
-                reason = Reason.NOT_A_SYSTEM_ACCOUNT
-            elif asset_n is None:
-                reason = Reason.UNKNOWN_ASSET
-            else:
-                atoms = _to_base(amount, Fraction(1, 10 ** self.assets[asset].decimals))
-                if atoms is None or atoms <= 0:
-                    reason = Reason.INVALID_AMOUNT
-        if reason is not None:
-            return self._reject(reason)
-        assert target is not None
-        self.ledger.deposit(target, asset, atoms)  # type: ignore[arg-type]
-        return Result(True, value=atoms)
+        if engine is None:
+            return None
+        if account == INSURANCE_ACCOUNT:
+            return engine.fund
+        return engine.vault if account == BACKSTOP_ACCOUNT else None
 
     def _money(self, code: Ev, ts: int, account: str, asset: str, amount: Any) -> Result:
         _check_ts(ts)
-        acct = self._user_account(account)
+        system = code is Ev.SYSTEM_DEPOSIT  # journaled by name: system accounts have no OPEN_ACCOUNT
+        acct = self._system_account(account) if system else self._user_account(account)
         asset_n = self._asset_index.get(asset) if type(asset) is str else None
         amount = _raw(amount)
-        self._write_input(
-            (code, ts, acct.index if acct else _raw(account), asset if asset_n is None else asset_n, amount)
-        )
+        ref = _raw(account) if system or acct is None else acct.index
+        self._write_input((code, ts, ref, asset if asset_n is None else asset_n, amount))
         reason = self._stale(ts)
         atoms = 0
         if reason is None:
             if acct is None:
-                reason = Reason.UNKNOWN_ACCOUNT
+                reason = Reason.NOT_A_SYSTEM_ACCOUNT if system else Reason.UNKNOWN_ACCOUNT
             elif asset_n is None:
                 reason = Reason.UNKNOWN_ASSET
             else:
@@ -374,10 +357,10 @@ class Venue:
         if reason is not None:
             return self._reject(reason)
         assert acct is not None
-        if code is Ev.DEPOSIT:
-            self.ledger.deposit(acct, asset, atoms)
-        else:
+        if code is Ev.WITHDRAW:
             self.ledger.withdraw(acct, asset, atoms)
+        else:
+            self.ledger.deposit(acct, asset, atoms)
         return Result(True, value=atoms)
 
     def _withdrawal_refusal(self, acct: Account, asset: str, atoms: int) -> Reason | None:
