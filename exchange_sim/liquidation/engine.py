@@ -153,13 +153,12 @@ class LiquidationEngine:
     def units(self) -> Iterator[tuple[Account, str]]:
         """``(ledger account, owner id)`` of every liquidation unit, in ledger order."""
         venue = self.venue
-        owners = {sub.id: main for main, subs in venue.sub_accounts.items() for sub in subs.values()}
         for account in venue.ledger.by_index:
             if account.id.startswith("@"):
                 continue
             if account.id in venue.sub_accounts:  # an isolated account's main account holds no position
                 continue
-            yield account, owners.get(account.id, account.id)
+            yield account, self._owner(account)
 
     def totals(self, account: Account) -> tuple[int, int]:
         """``(equity, maintenance)`` of a unit at the venue's current marks and index prices."""
@@ -253,15 +252,18 @@ class LiquidationEngine:
         if self._running:
             return
         self._running = True
+        liquidated = False
         try:
             cap = self.rules.max_liquidations_per_step
             for n, (account, owner) in enumerate(self.flagged()):
                 if cap is not None and n >= cap:
                     break
                 self._liquidate(ts, account, owner)
+                liquidated = True
         finally:
             self._running = False
-        self.flagged()  # refresh the negative-equity set after this run
+        if liquidated and self.rules.gate_withdrawals:
+            self.flagged()  # the negative-equity set that gates withdrawals, after this run
 
     def _liquidate(self, ts: int, account: Account, owner: str) -> None:
         venue, rules = self.venue, self.rules
