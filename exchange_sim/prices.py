@@ -109,6 +109,8 @@ __all__ = [
     "PriceFileError",
     "PriceProcess",
     "ScriptedPath",
+    "correlation_factor",
+    "correlation_matrix",
     "iter_prices",
     "load_csv",
     "log_increments",
@@ -410,17 +412,21 @@ class Correlated:
                 field="components",
                 expected="a non-empty sequence of GBM or JumpDiffusion processes",
             )
-        matrix = _correlation_matrix(self.correlation, len(components))
+        matrix = correlation_matrix(self.correlation, len(components))
         object.__setattr__(self, "components", components)
         object.__setattr__(self, "correlation", matrix)
-        object.__setattr__(self, "factor", _factor(matrix))
+        object.__setattr__(self, "factor", correlation_factor(matrix))
 
     @property
     def tick_sizes(self) -> tuple[Fraction, ...]:
         return tuple(Fraction(c.tick_size) for c in self.components)
 
 
-def _correlation_matrix(rows: object, n: int) -> tuple[tuple[Fraction, ...], ...]:
+def correlation_matrix(rows: object, n: int) -> tuple[tuple[Fraction, ...], ...]:
+    """``rows`` as an exact ``n x n`` correlation matrix, validated: symmetric, 1 on the diagonal,
+    positive semi-definite (by the exact ``L D L^T`` elimination); otherwise
+    :class:`~exchange_sim.units.UnitError` with ``field="correlation"``. Used by :class:`Correlated`
+    and by portfolio margin's joint stress moves (:mod:`exchange_sim.margin.portfolio`)."""
     shape = f"a {n} x {n} matrix (one row and one column per component)"
     if (
         isinstance(rows, str | bytes)
@@ -501,7 +507,9 @@ def _ldl(matrix: tuple[tuple[Fraction, ...], ...]) -> tuple[list[list[Fraction]]
     return lower, diag
 
 
-def _factor(matrix: tuple[tuple[Fraction, ...], ...]) -> tuple[tuple[float, ...], ...]:
+def correlation_factor(matrix: tuple[tuple[Fraction, ...], ...]) -> tuple[tuple[float, ...], ...]:
+    """The lower-triangular float factor ``F = L sqrt(D)`` of a validated correlation matrix
+    (:func:`correlation_matrix`), so that ``F F^T`` is the matrix (singular ones included)."""
     lower, diag = _ldl(matrix)
     roots = [math.sqrt(float(d)) for d in diag]
     n = len(matrix)

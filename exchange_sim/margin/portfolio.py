@@ -99,7 +99,7 @@ from typing import Any
 import numpy as np
 
 from exchange_sim.instruments import Instrument
-from exchange_sim.prices import US_PER_YEAR, _correlation_matrix, _factor
+from exchange_sim.prices import US_PER_YEAR, correlation_factor, correlation_matrix
 from exchange_sim.units import PPM, UnitError, ceil_div, charge_ppm, validate_symbol
 
 __all__ = [
@@ -301,7 +301,7 @@ class StressGrid:
         seed = _int_in(self.seed, "seed", 0, 2**128, "an integer seed >= 0")
         if not isinstance(self.principal, bool):
             raise UnitError(f"principal must be a bool, got {self.principal!r}", field="principal")
-        matrix = None if self.correlation is None else _correlation_matrix(self.correlation, n)
+        matrix = None if self.correlation is None else correlation_matrix(self.correlation, n)
         if matrix is None and draws:
             raise UnitError(
                 "joint_draws needs a correlation matrix",
@@ -344,7 +344,7 @@ class StressGrid:
                     if values[i] > 0:
                         directions.append(math.sqrt(values[i]) * vectors[:, i])
             if draws:
-                factor = _factor(matrix)
+                factor = correlation_factor(matrix)
                 z = np.random.default_rng(seed).standard_normal((draws, n))
                 z /= np.sqrt((z * z).sum(axis=1))[:, None]
                 mapped = np.empty((draws, n))
