@@ -217,9 +217,9 @@ class _Replayer:
             self._pending = []
         self._pending.reverse()  # popped from the end, in order
         self._taker, self._liquidating = None, False
-        self._fund_before = [self._balance(fund.account) for fund in self.funds]
+        self._fund_before = [self._fund_equity(fund.account) for fund in self.funds]
 
-    def _balance(self, account: str) -> int:
+    def _fund_equity(self, account: str) -> int:
         """A fund's equity: its cash plus the positions it took over, at the marks (its cash alone
         would show a takeover of a long as a loss of the position's whole value)."""
         assert self.settlement is not None and self.cross is not None
@@ -230,14 +230,14 @@ class _Replayer:
     def _after_input(self, event: list[Any], now: int) -> None:
         code = event[0]
         for fund, before in zip(self.funds, self._fund_before, strict=True):
-            balance = self._balance(fund.account)
+            equity = self._fund_equity(fund.account)
             if code == Ev.SYSTEM_DEPOSIT and event[2] == fund.account:
-                fund.deposited += balance - before
-            if balance != fund.path[-1][1]:
-                fund.path.append([now, balance])
+                fund.deposited += equity - before
+            if equity != fund.path[-1][1]:
+                fund.path.append([now, equity])
                 if fund.deposited:  # its range counts from its first capital on
-                    fund.low = balance if fund.low is None else min(fund.low, balance)
-                    fund.high = balance if fund.high is None else max(fund.high, balance)
+                    fund.low = equity if fund.low is None else min(fund.low, equity)
+                    fund.high = equity if fund.high is None else max(fund.high, equity)
         for symbol, lots in self.venue.ledger.open_interest.items():
             path = self.instruments[symbol].open_interest
             if lots != path[-1][1]:
