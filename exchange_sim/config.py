@@ -222,3 +222,24 @@ def _check_margin(
                 field="collateral",
                 expected=f"a listed asset other than {margin.settlement}",
             )
+    underlyings = {
+        inst.underlying
+        for inst in instruments
+        if not inst.is_spot and inst.settlement_asset == margin.settlement
+    }
+    if margin.portfolio is not None:
+        missing = sorted(underlyings - set(margin.portfolio.underlyings))
+        if missing:
+            raise UnitError(
+                f"portfolio margin rules do not cover the underlying {missing[0]!r} of a margined contract",
+                field="portfolio.underlyings",
+                expected=f"every underlying of a margined contract ({', '.join(sorted(underlyings))})",
+            )
+    if margin.dynamic is not None:
+        unknown = [u for u in margin.dynamic.underlyings if u not in underlyings]
+        if unknown:
+            raise UnitError(
+                f"dynamic margin names {unknown[0]!r}, which no margined contract has as underlying",
+                field="dynamic.reference_vol_ppm",
+                expected=f"underlyings of margined contracts ({', '.join(sorted(underlyings))})",
+            )

@@ -12,7 +12,8 @@ it arrived).
 ===================  ====  ====================================================================
 event                code  fields after the code
 ===================  ====  ====================================================================
-OPEN_ACCOUNT         1     ts, account_id (str) [, margin_mode ("cross" or "isolated")]
+OPEN_ACCOUNT         1     ts, account_id (str) [, margin_mode ("cross", "isolated" or
+                           "portfolio")]
 DEPOSIT              2     ts, account, asset, amount (atoms)
 WITHDRAW             3     ts, account, asset, amount (atoms)
 SUBMIT               4     ts, account, instrument, side, order_type, tif, size (lots), price
@@ -31,6 +32,8 @@ SUBMIT_LEGS          12    ts, account, legs (an array of [instrument, side, siz
 SETTLE_EXPIRY        13    ts, instrument, settlement price (ticks, or a decimal string)
 FUNDING              14    ts, instrument, funding rate (ppm; > 0: longs pay shorts)
 SYSTEM_DEPOSIT       15    ts, account ("@insurance" or "@backstop"), asset, amount (atoms)
+MARGIN_RATES         16    ts, scales (an array of [underlying, scale ppm] pairs), covariance
+                           (an array of rows of floats, or nil): dynamic margin
 ACCEPTED             20    order_id [, band limit price for a market order]
 REJECTED             21    reason
 FILL                 22    maker_order_id, price, lots, taker_fee, maker_fee (the taker is the
@@ -108,6 +111,7 @@ class Ev(IntEnum):
     FUNDED = 30
     HALTED = 31
     SYSTEM_DEPOSIT = 15
+    MARGIN_RATES = 16
     LIQUIDATION = 32
     LIQ_ORDER = 33
     LIQ_SETTLED = 34
@@ -138,6 +142,7 @@ INPUTS = frozenset(
         Ev.SETTLE_EXPIRY,
         Ev.FUNDING,
         Ev.SYSTEM_DEPOSIT,
+        Ev.MARGIN_RATES,
     }
 )
 """Codes of events that replay re-applies."""

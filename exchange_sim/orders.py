@@ -149,7 +149,8 @@ class Reason(IntEnum):
     a liquidation order the book did not fill."""
     # --- more rejections (codes are stable, so new ones continue here) -------------------------
     INVALID_MARGIN_MODE = 60
-    """A margin mode must be ``"cross"`` or ``"isolated"``, on a venue with margin rules."""
+    """A margin mode must be ``"cross"``, ``"isolated"`` or (with portfolio rules) ``"portfolio"``,
+    on a venue with margin rules."""
     NOT_ISOLATED = 61
     """A margin transfer for an account in cross mode, or for an instrument without isolated
     positions (a spot pair, or a contract not settled in the margin asset)."""
@@ -181,6 +182,10 @@ class Reason(IntEnum):
     NOT_A_SYSTEM_ACCOUNT = 74
     """Only the insurance fund (``@insurance``) and the backstop vault (``@backstop``) of a venue
     with liquidation rules take system deposits."""
+    INVALID_MARGIN_RATES = 75
+    """A ``MARGIN_RATES`` input must give integer scales from 1 to 100,000,000 ppm for underlyings
+    of margined contracts, and a covariance only for portfolio rules that use VaR (a finite
+    symmetric matrix, one row per underlying of the rules)."""
 
 
 REDUCE_ONLY_FLAG = 1

@@ -507,6 +507,16 @@ def _ldl(matrix: tuple[tuple[Fraction, ...], ...]) -> tuple[list[list[Fraction]]
     return lower, diag
 
 
+def positive_semidefinite(matrix: Sequence[Sequence[float | Fraction]]) -> bool:
+    """Whether a symmetric matrix (floats are taken as their exact binary fractions) is positive
+    semi-definite, decided exactly by the ``L D L^T`` elimination of :func:`correlation_factor`."""
+    try:
+        _ldl(tuple(tuple(Fraction(x) for x in row) for row in matrix))
+    except UnitError:
+        return False
+    return True
+
+
 def correlation_factor(matrix: tuple[tuple[Fraction, ...], ...]) -> tuple[tuple[float, ...], ...]:
     """The lower-triangular float factor ``F = L sqrt(D)`` of a validated correlation matrix
     (:func:`correlation_matrix`), so that ``F F^T`` is the matrix (singular ones included)."""

@@ -55,7 +55,7 @@ from exchange_sim.instruments import (
 )
 from exchange_sim.margin.brackets import RATE_EXPECTED, Bracket, BracketSchedule
 from exchange_sim.margin.collateral import CollateralRule
-from exchange_sim.margin.config import MODE_CROSS, MODES, PLACEMENT_FILLS, PLACEMENTS, MarginConfig
+from exchange_sim.margin.config import MODE_CROSS, MODE_ISOLATED, PLACEMENT_FILLS, PLACEMENTS, MarginConfig
 from exchange_sim.margin.open_interest import OpenInterestCaps
 from exchange_sim.market_spec import MarketSpec
 from exchange_sim.orders import SelfTrade
@@ -425,7 +425,7 @@ def _read_margin(
             raise _rule_error(rule_table, exc, _COLLATERAL_KEYS, "a valid collateral rule") from None
     withdrawable = table.boolean("unrealized_profit_withdrawable", "true or false")
     placement = table.choice("placement", list(PLACEMENTS), PLACEMENT_FILLS)
-    mode = table.choice("mode", list(MODES), MODE_CROSS)
+    mode = table.choice("mode", [MODE_CROSS, MODE_ISOLATED], MODE_CROSS)
     return settlement.symbol, tuple(rules), withdrawable, placement, mode
 
 
@@ -690,7 +690,7 @@ def _read_accounts(top: _Table, assets: dict[str, Asset], margined: bool) -> tup
                     "no margin_mode without a [margin] table",
                     _show(table.get("margin_mode")),
                 )
-            mode = table.choice("margin_mode", list(MODES))
+            mode = table.choice("margin_mode", [MODE_CROSS, MODE_ISOLATED])
         accounts.append(AccountSpec(account_id, tuple(balances), mode))
     return tuple(accounts)
 

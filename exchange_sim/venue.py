@@ -17,7 +17,9 @@ order ids) is described in ``docs/orders.md``.
 
 from __future__ import annotations
 
+import math
 import operator
+from collections.abc import Sequence
 from decimal import Decimal
 from enum import IntEnum
 from fractions import Fraction
@@ -37,13 +39,16 @@ from exchange_sim.liquidation.engine import BACKSTOP_ACCOUNT, INSURANCE_ACCOUNT,
 from exchange_sim.margin.config import (
     MODE_CROSS,
     MODE_ISOLATED,
+    MODE_PORTFOLIO,
     MODES,
     PLACEMENT_CHECK,
     PLACEMENT_RESERVE,
 )
 from exchange_sim.margin.cross import CrossMargin
+from exchange_sim.margin.dynamic import MAX_SCALE_PPM
 from exchange_sim.margin.gate import CrossMarginGate
 from exchange_sim.margin.isolated import sub_account_id
+from exchange_sim.margin.portfolio_account import PortfolioMargin
 from exchange_sim.margin.reserve import ExposureBook
 from exchange_sim.matching import AcceptAll, RiskGate, fillable, match, plan
 from exchange_sim.order_rules import band_limit, post_only_price, reduce_only_capacity, reduce_only_trims
@@ -119,6 +124,13 @@ class Venue:
         """User accounts only (the ledger also holds system accounts such as ``@fees``)."""
         self.sub_accounts: dict[str, dict[str, Account]] = {}
         """Isolated accounts: instrument -> the sub-account that holds the position."""
+        self.portfolio_accounts: set[str] = set()
+        """Accounts in the ``"portfolio"`` margin mode."""
+        self.margin_scales: dict[str, int] = {}
+        """Dynamic margin: the scale (ppm) in force per underlying, as last set by
+        :meth:`set_margin_rates` (absent: 1x)."""
+        self.margin_covariance: tuple[tuple[float, ...], ...] | None = None
+        """Dynamic margin: the covariance last given to portfolio VaR (``None``: the configured one)."""
         self.marks: dict[str, int] = {}
         """Mark price (ticks) per instrument, as last set by :meth:`set_mark_price`."""
         self.index_prices: dict[str, int] = {}
@@ -145,7 +157,8 @@ class Venue:
                 open_interest=self.ledger.open_interest,
                 oi_caps=dict(margin.open_interest_caps),
             )
-            gate = CrossMarginGate(self, cross, reserving=book_type is ExposureBook)
+            portfolio = PortfolioMargin(cross, margin.portfolio) if margin.portfolio is not None else None
+            gate = CrossMarginGate(self, cross, reserving=book_type is ExposureBook, portfolio=portfolio)
         self.gate: RiskGate = gate if gate is not None else AcceptAll()
         self.liquidation: LiquidationEngine | None = None
         """The liquidation engine, when the configuration has liquidation rules (``docs/liquidation.md``)."""
@@ -205,9 +218,10 @@ class Venue:
     def open_account(self, ts: int, account_id: str, margin_mode: str | None = None) -> Result:
         """Open a user account (ids: letters, digits, ``_ . -``; unique).
 
-        ``margin_mode`` (venues with margin rules): ``"cross"`` or ``"isolated"``; by default the
-        rules' ``mode``. An isolated account gets one sub-account per contract settled in the
-        margin asset (``docs/margin.md``, "Isolated margin").
+        ``margin_mode`` (venues with margin rules): ``"cross"``, ``"isolated"`` or, with portfolio
+        rules, ``"portfolio"``; by default the rules' ``mode``. An isolated account gets one
+        sub-account per contract settled in the margin asset (``docs/margin.md``, "Isolated
+        margin"); a portfolio account is charged by ``docs/portfolio-margin.md``.
         """
         _check_ts(ts)
         record: tuple[Any, ...] = (Ev.OPEN_ACCOUNT, ts, _raw(account_id))
@@ -225,7 +239,10 @@ class Venue:
                 if account_id in self.ledger.accounts:
                     reason = Reason.DUPLICATE_ACCOUNT
                 elif margin_mode is not None and (
-                    margin is None or margin_mode not in MODES or not isinstance(self.gate, CrossMarginGate)
+                    margin is None
+                    or margin_mode not in MODES
+                    or not isinstance(self.gate, CrossMarginGate)
+                    or (margin_mode == MODE_PORTFOLIO and self.gate.portfolio is None)
                 ):
                     reason = Reason.INVALID_MARGIN_MODE
         if reason is not None:
@@ -239,13 +256,17 @@ class Venue:
                 for inst in self.config.instruments
                 if not inst.is_spot and inst.settlement_asset == margin.settlement
             }
+        elif mode == MODE_PORTFOLIO and isinstance(self.gate, CrossMarginGate):
+            self.portfolio_accounts.add(account_id)
         return Result(True)
 
     def margin_mode(self, account_id: str) -> str:
-        """``"isolated"`` or ``"cross"`` (KeyError for an unknown account)."""
+        """``"isolated"``, ``"portfolio"`` or ``"cross"`` (KeyError for an unknown account)."""
         if account_id not in self._users:
             raise KeyError(account_id)
-        return MODE_ISOLATED if account_id in self.sub_accounts else MODE_CROSS
+        if account_id in self.sub_accounts:
+            return MODE_ISOLATED
+        return MODE_PORTFOLIO if account_id in self.portfolio_accounts else MODE_CROSS
 
     def transfer_margin(self, ts: int, account: str, instrument: str, amount: int | str | Decimal) -> Result:
         """Move settlement-asset margin between an isolated account and one of its positions.
@@ -488,6 +509,100 @@ class Venue:
         if self.liquidation is not None:
             self._run_liquidation(ts)
         return Result(True, value=atoms)
+
+    # ---------------------------------------------------------------- dynamic margin
+
+    def set_margin_rates(
+        self, ts: int, scales: Any, covariance: Sequence[Sequence[float]] | None = None
+    ) -> Result:
+        """Dynamic margin (:mod:`exchange_sim.margin.dynamic`): put margin scales in force.
+
+        ``scales``: ``{underlying: scale in ppm}`` (or ``[[underlying, ppm], ...]``); every
+        bracket rate of the contracts on an underlying becomes the configured rate times its
+        scale, and so does the portfolio stress grid's scan range. ``covariance``: for portfolio
+        rules with VaR, the annual covariance of the rules' underlyings to use from now on.
+        Units pushed below maintenance are liquidated by the venue's rules, after the dynamic
+        margin's ``grace_us``. Refused with ``INVALID_MARGIN_RATES`` (nothing changes) for an
+        unknown underlying, a scale outside 1..100x, or a covariance the rules cannot use.
+        """
+        _check_ts(ts)
+        pairs = [[u, v] for u, v in scales.items()] if isinstance(scales, dict) else _raw(scales)
+        cov = [list(row) for row in covariance] if isinstance(covariance, list | tuple) else _raw(covariance)
+        self._write_input((Ev.MARGIN_RATES, ts, pairs, cov))
+        reason = self._stale(ts)
+        gate = self.gate
+        parsed: dict[str, int] = {}
+        matrix = None
+        if reason is None:
+            if not isinstance(gate, CrossMarginGate):
+                reason = Reason.MARGIN_NOT_CONFIGURED
+            else:
+                parsed, matrix, reason = self._margin_rates(gate, pairs, cov)
+        if reason is not None:
+            return self._reject(reason)
+        assert isinstance(gate, CrossMarginGate)
+        engine = self.liquidation
+        grace = self.config.margin.dynamic.grace_us if self.config.margin.dynamic else 0  # type: ignore[union-attr]
+        before = {a.id for a, _ in engine.flagged()} if engine is not None and grace else set()
+        self.margin_scales.update(parsed)
+        if matrix is not None:
+            self.margin_covariance = matrix
+        base = self.config.margin.schedule_map()  # type: ignore[union-attr]
+        schedules = gate.cross.schedules
+        for symbol, inst in self.instruments.items():
+            if symbol in base and inst.underlying in parsed:
+                schedules[symbol] = base[symbol].scaled(parsed[inst.underlying])  # type: ignore[index]
+        gate.schedules_changed()
+        if gate.portfolio is not None:
+            gate.portfolio.set_rules(gate.portfolio.base.scaled(self.margin_scales, self.margin_covariance))
+        self.price_epoch += 1  # every cached requirement is stale
+        if engine is not None:
+            engine.scan.schedules_changed()
+            if grace:
+                for account, _ in engine.flagged():
+                    if account.id not in before:
+                        engine.grace_until[account.id] = ts + grace
+            self._run_liquidation(ts)
+        return Result(True)
+
+    def _margin_rates(
+        self, gate: CrossMarginGate, pairs: Any, cov: Any
+    ) -> tuple[dict[str, int], tuple[tuple[float, ...], ...] | None, Reason | None]:
+        """Validate a ``MARGIN_RATES`` input: ``(scales, covariance, reason or None)``."""
+        bad = ({}, None, Reason.INVALID_MARGIN_RATES)
+        margin = self.config.margin
+        assert margin is not None
+        known = {
+            inst.underlying
+            for inst in self.instruments.values()
+            if not inst.is_spot and inst.settlement_asset == margin.settlement
+        }
+        if not isinstance(pairs, list):
+            return bad
+        parsed: dict[str, int] = {}
+        for pair in pairs:
+            if not (isinstance(pair, list) and len(pair) == 2 and pair[0] in known and pair[0] not in parsed):
+                return bad
+            scale = pair[1]
+            if type(scale) is not int or not 1 <= scale <= MAX_SCALE_PPM:
+                return bad
+            parsed[pair[0]] = scale
+        if cov is None:
+            return parsed, None, None
+        portfolio = gate.portfolio
+        if portfolio is None or portfolio.base.method == "stress" or not isinstance(cov, list):
+            return bad
+        n = len(portfolio.base.underlyings)
+        if len(cov) != n or any(not isinstance(row, list) or len(row) != n for row in cov):
+            return bad
+        if any(type(x) is not float or not math.isfinite(x) for row in cov for x in row):
+            return bad
+        matrix = tuple(tuple(row) for row in cov)
+        try:
+            portfolio.base.scaled(parsed, matrix)  # symmetric, positive semi-definite
+        except UnitError:
+            return bad
+        return parsed, matrix, None
 
     # ---------------------------------------------------------------- funding
 

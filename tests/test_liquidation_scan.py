@@ -115,7 +115,7 @@ def test_what_totals_ignores_or_refuses() -> None:
     scan = HealthScan(cross)
     assert scan.instruments == ("BTC-PERP",)
     assert scan.assets == ("USDC", "BTC", "ETH")
-    assert scan.nbytes == 1024 * (3 * 8 + 8 + 8)
+    assert scan.nbytes == 1024 * (3 * 8 + 8 + 8 + 1)  # balances, sizes, stamps, portfolio flags
     # a position in an instrument settled in BTC is not margined in USDC (its mark is not read);
     # BTC without a rule counts for nothing when held, and in full when owed
     scan.update("a", {"USDC": 10, "BTC": 5}, {"BTC-BTCM": -(10**6)})
@@ -158,7 +158,7 @@ def test_update_remove_reuse_and_order() -> None:
     scan.update("f", *below)  # reuses d's row, reported after e
     scan.update("b", *below)  # reuses b's old row, reported last
     scan.update("a", *healthy)  # overwritten in place
-    assert scan.nbytes == 8 * (2 * 8 + 8 + 8)  # no growth: rows reused
+    assert scan.nbytes == 8 * (2 * 8 + 8 + 8 + 1)  # no growth: rows reused
     assert scan.candidates(HAND_MARKS, HAND_PRICES) == ["c", "e", "f", "b"]
     scan.update("a", *below)  # keeps its place
     assert scan.candidates(HAND_MARKS, HAND_PRICES) == ["a", "c", "e", "f", "b"]

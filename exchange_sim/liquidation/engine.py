@@ -69,11 +69,12 @@ from exchange_sim.liquidation.formulas import (
 )
 from exchange_sim.liquidation.rules import RuleSet
 from exchange_sim.liquidation.scan import HealthScan
+from exchange_sim.margin.cross import CrossMargin
+from exchange_sim.margin.portfolio_account import PortfolioMargin
 from exchange_sim.orders import Side
 from exchange_sim.units import PPM
 
 if TYPE_CHECKING:
-    from exchange_sim.margin.cross import CrossMargin
     from exchange_sim.venue import Venue
 
 __all__ = ["BACKSTOP_ACCOUNT", "INSURANCE_ACCOUNT", "LiquidationEngine", "Outcome"]
@@ -133,7 +134,12 @@ class LiquidationEngine:
         self.vault = ledger.open(BACKSTOP_ACCOUNT) if rules.takeover == "backstop" else None
         self.stats = EngineStats()
         self._running = False
-        self.scan = HealthScan(cross)
+        self.portfolio: PortfolioMargin | None = getattr(venue.gate, "portfolio", None)
+        """Portfolio margin of the venue's portfolio accounts (``None``: no portfolio rules)."""
+        self.grace_until: dict[str, int] = {}
+        """Dynamic margin's grace: units pushed below maintenance by a rate change are not
+        liquidated before this time (``Venue.set_margin_rates``)."""
+        self.scan = HealthScan(cross, portfolio=self.portfolio)
         """Every unit's balances and sizes in numpy arrays: detection's prefilter."""
         self._fund_left: int | None = None
         """What the fund may still pay for the liquidation in progress (``max_fund_loss_per_step``)."""
@@ -160,13 +166,20 @@ class LiquidationEngine:
                 continue
             yield account, self._owner(account)
 
+    def model(self, account: Account) -> CrossMargin | PortfolioMargin:
+        """The unit's margin model: portfolio margin for a portfolio account, else cross margin
+        (an isolated sub-account is a one-position cross account)."""
+        if self.portfolio is not None and account.id in self.venue.portfolio_accounts:
+            return self.portfolio
+        return self.cross
+
     def totals(self, account: Account) -> tuple[int, int]:
         """``(equity, maintenance)`` of a unit at the venue's current marks and index prices."""
         venue = self.venue
         sizes = {s: p.size for s, p in account.positions.items() if p.size}
         marks = {s: venue.marks.get(s) or venue.last_trade.last.get(s) or 0 for s in sizes}
         prices = {a: venue.index_prices.get(a, 0) for a in account.balances if a != self.cross.settlement}
-        equity, _, maintenance = self.cross.totals(account.balances, sizes, marks, prices)
+        equity, _, maintenance = self.model(account).totals(account.balances, sizes, marks, prices)
         return equity, maintenance
 
     def refresh(self) -> None:
@@ -182,7 +195,10 @@ class LiquidationEngine:
             if account_id.startswith("@") or account_id in venue.sub_accounts:
                 continue  # system accounts and isolated main accounts are not units
             scan.update(
-                account_id, account.balances, {s: p.size for s, p in account.positions.items() if p.size}
+                account_id,
+                account.balances,
+                {s: p.size for s, p in account.positions.items() if p.size},
+                account_id in venue.portfolio_accounts,
             )
         touched.clear()
 
@@ -255,7 +271,11 @@ class LiquidationEngine:
         liquidated = False
         try:
             cap = self.rules.max_liquidations_per_step
-            for n, (account, owner) in enumerate(self.flagged()):
+            flagged = self.flagged()
+            if self.grace_until:
+                grace = self.grace_until
+                flagged = [(a, o) for a, o in flagged if grace.get(a.id, ts) <= ts]
+            for n, (account, owner) in enumerate(flagged):
                 if cap is not None and n >= cap:
                     break
                 self._liquidate(ts, account, owner)
@@ -398,9 +418,7 @@ class LiquidationEngine:
         mark = self._mark(inst.symbol)
         apl = inst.atoms_per_tick_per_lot
         closed = lots if size > 0 else -lots
-        schedule = self.cross.schedules[inst.symbol]
-        before = schedule.maintenance(abs(size) * mark * apl)
-        after = schedule.maintenance((abs(size) - lots) * mark * apl)
+        before, after = self._position_maintenance(account, inst, size, lots, maintenance)
         delta_value = -closed * mark * apl
         bankrupt = bankruptcy_quote(delta_value, after - before, equity, max(1, maintenance))
         if self.rules.worst_price == "fillable" and maintenance > 0:
@@ -418,6 +436,29 @@ class LiquidationEngine:
             limit = max(1, ceil(per_lot)) if size > 0 else max(1, int(-per_lot))
         return limit, bankrupt
 
+    def _position_maintenance(
+        self, account: Account, inst: Instrument, size: int, lots: int, maintenance: int
+    ) -> tuple[int, int]:
+        """The position's part of the unit's maintenance requirement before closing ``lots`` of
+        it and after: its bracket requirement for a cross unit; for a portfolio unit, how much
+        the unit's requirement falls when the whole position goes (its marginal requirement,
+        at least 0), and that less the fall when only ``lots`` go."""
+        mark = self._mark(inst.symbol)
+        apl = inst.atoms_per_tick_per_lot
+        model = self.model(account)
+        if model is self.cross:
+            schedule = self.cross.schedules[inst.symbol]
+            return schedule.maintenance(abs(size) * mark * apl), schedule.maintenance(
+                (abs(size) - lots) * mark * apl
+            )
+        sizes = {s: p.size for s, p in account.positions.items() if p.size}
+        marks = {s: self._mark(s) for s in sizes}
+        without = model.requirements({**sizes, inst.symbol: 0}, marks)[1]  # type: ignore[union-attr]
+        closed = lots if size > 0 else -lots
+        partly = model.requirements({**sizes, inst.symbol: size - closed}, marks)[1]  # type: ignore[union-attr]
+        before = max(0, maintenance - without)
+        return before, max(0, before - max(0, maintenance - partly))
+
     def _lots_to_close(
         self, account: Account, inst: Instrument, size: int, equity: int, maintenance: int, share: int | None
     ) -> int:
@@ -431,6 +472,8 @@ class LiquidationEngine:
             lots = book_liquidation_lots(
                 size, lots * mark * apl, rules.partial_min_notional, fraction=Fraction(rules.partial_ppm, PPM)
             )
+        elif rules.partial in ("step_down", "restore") and self.model(account) is not self.cross:
+            lots = self._restore_lots(account, inst, size)
         elif rules.partial == "step_down":
             lots = step_down_size(self.cross.schedules[inst.symbol], size, mark, apl) or lots
         elif rules.partial == "restore":
@@ -454,6 +497,40 @@ class LiquidationEngine:
             lots = max(1, cap // (mark * apl))
             self._capped = True
         return lots
+
+    def _restore_lots(self, account: Account, inst: Instrument, size: int) -> int:
+        """For a portfolio unit (whose requirement has no bracket formula): the fewest lots of the
+        position whose close at its worst acceptable price, fee paid, leaves the unit at or above
+        maintenance, by bisection on the exact requirement; all of it if none does."""
+        venue = self.venue
+        settlement = self.cross.settlement
+        model = self.model(account)
+        fee_ppm = inst.taker_fee_ppm + self.rules.fee_ppm
+        sizes = {s: p.size for s, p in account.positions.items() if p.size}
+        marks = {s: self._mark(s) for s in sizes}
+        prices = {a: venue.index_prices.get(a, 0) for a in account.balances if a != settlement}
+
+        def healthy(lots: int) -> bool:
+            limit, _ = self._limit(account, inst, size, lots)
+            closed = lots if size > 0 else -lots
+            value = closed * limit * inst.atoms_per_tick_per_lot
+            balances = dict(account.balances)
+            balances[settlement] = balances.get(settlement, 0) + value - (-(-abs(value) * fee_ppm // PPM))
+            equity, _, maintenance = model.totals(
+                balances, {**sizes, inst.symbol: size - closed}, marks, prices
+            )
+            return equity >= maintenance
+
+        low, high = 0, abs(size)
+        if not healthy(high):
+            return high
+        while high - low > 1:
+            middle = (low + high) // 2
+            if healthy(middle):
+                high = middle
+            else:
+                low = middle
+        return high
 
     def _proportional_share(self, account: Account, order: list[str]) -> int:
         """The share (ppm) of every position a proportional step closes: all of it unless the
@@ -491,7 +568,7 @@ class LiquidationEngine:
             sizes[symbol] = size - closed
         marks = {s: self._mark(s) for s in sizes}
         prices = {a: venue.index_prices.get(a, 0) for a in balances if a != settlement}
-        equity, _, maintenance = self.cross.totals(balances, sizes, marks, prices)
+        equity, _, maintenance = self.model(account).totals(balances, sizes, marks, prices)
         return equity >= maintenance
 
     def _book_step(self, ts: int, account: Account, owner: str, inst: Instrument, lots: int) -> None:

@@ -37,9 +37,9 @@ Balances are kept as float64 copies (an 18-decimal asset's atoms do not fit in i
 int64 lots (a size outside int64 is refused with :class:`OverflowError`); the exact check uses
 the caller's Python integers, never these arrays.
 
-Memory: ``8 x assets + 8 x instruments + 8`` bytes per row (assets including the settlement
-asset), e.g. 56 bytes with USDC, BTC, ETH and three perpetuals; capacity grows by doubling, so
-at most twice that is allocated.
+Memory: ``8 x assets + 8 x instruments + 9`` bytes per row (assets including the settlement
+asset; one byte flags portfolio rows), e.g. 57 bytes with USDC, BTC, ETH and three perpetuals;
+capacity grows by doubling, so at most twice that is allocated.
 Each key also costs a dict entry and a list slot (about 100 bytes; the key strings themselves are
 the ledger's). A scan allocates about ten temporary arrays of one value per row (under 80 bytes
 per row, freed when it returns).
@@ -84,6 +84,20 @@ below it, and an account at maintenance exactly is flagged (not below: the exact
 An account with no position has maintenance 0: it is flagged only when its equity may be
 negative (bad debt). A row with nothing in it (a removed account) is never flagged.
 
+Portfolio rows
+--------------
+
+A row inserted with ``portfolio=True`` is a portfolio-margined account
+(:mod:`exchange_sim.margin.portfolio_account`): its equity is computed as above, but its
+maintenance is not a sum over positions. The scan adds its position values per underlying into
+``(P, U)`` exposures and a gross notional, and takes
+:meth:`RequirementBounds.maintenance_upper
+<exchange_sim.margin.portfolio_bounds.RequirementBounds.maintenance_upper>`, a float *upper*
+bound of the exact maintenance (its own slack covers the float sums it is given). With the slack
+above on equity, no portfolio row below maintenance is missed; each candidate is confirmed
+exactly by the engine. Dynamic margin replaces the rules in force; the scan reads them at every
+call, and :meth:`HealthScan.schedules_changed` re-reads scaled bracket schedules.
+
 Order: :meth:`HealthScan.candidates` reports keys in the order they were inserted (the order of a
 dict of the live keys: overwriting a key keeps its place; a key removed and inserted again goes
 last), whatever rows they occupy.
@@ -96,6 +110,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from exchange_sim.margin.cross import CrossMargin
+from exchange_sim.margin.portfolio_account import PortfolioMargin
 from exchange_sim.units import PPM
 
 REL_SLACK = 2.0**-40
@@ -165,6 +180,8 @@ class HealthScan:
         "_free",
         "_keys",
         "_next_stamp",
+        "_portfolio",
+        "_portfolio_rows",
         "_rows",
         "_schedules",
         "_size_col",
@@ -173,12 +190,17 @@ class HealthScan:
         "_used",
         "assets",
         "instruments",
+        "portfolio",
         "settlement",
     )
 
-    def __init__(self, cross: CrossMargin, capacity: int = 1024) -> None:
+    def __init__(
+        self, cross: CrossMargin, capacity: int = 1024, portfolio: PortfolioMargin | None = None
+    ) -> None:
         settlement = cross.settlement
         self._cross = cross
+        self.portfolio = portfolio
+        """Portfolio margin, for rows inserted with ``portfolio=True`` (docstring, "Portfolio rows")."""
         self.settlement = settlement
         self.instruments: tuple[str, ...] = tuple(
             symbol
@@ -188,9 +210,8 @@ class HealthScan:
         """The margined instruments, one size column each, in this order."""
         self.assets: tuple[str, ...] = (settlement, *(a for a in cross.assets if a != settlement))
         """The balance columns: the settlement asset, then every other asset."""
-        self._schedules = tuple(
-            _Schedule(s, cross.instruments[s].atoms_per_tick_per_lot, cross) for s in self.instruments
-        )
+        self._schedules: tuple[_Schedule, ...] = ()
+        self.schedules_changed()
         self._collateral = tuple(
             (
                 asset,
@@ -209,12 +230,22 @@ class HealthScan:
         self._balances = np.zeros((len(self.assets), capacity), dtype=np.float64)
         self._sizes = np.zeros((len(self.instruments), capacity), dtype=np.int64)
         self._stamps = np.zeros(capacity, dtype=np.int64)
+        self._portfolio = np.zeros(capacity, dtype=np.bool_)
+        self._portfolio_rows = 0
+        """How many rows held are portfolio rows."""
         self._keys: list[str | None] = []
         """Row -> key (``None``: a free row); its length is the number of rows ever used."""
         self._rows: dict[str, int] = {}
         self._free: list[int] = []
         self._used = 0
         self._next_stamp = 0
+
+    def schedules_changed(self) -> None:
+        """Read the bracket schedules again (dynamic margin replaced some in ``cross.schedules``)."""
+        cross = self._cross
+        self._schedules = tuple(
+            _Schedule(s, cross.instruments[s].atoms_per_tick_per_lot, cross) for s in self.instruments
+        )
 
     # rows ---------------------------------------------------------------------------------
 
@@ -228,12 +259,15 @@ class HealthScan:
     @property
     def nbytes(self) -> int:
         """Bytes held by the arrays (at their current capacity)."""
-        return self._balances.nbytes + self._sizes.nbytes + self._stamps.nbytes
+        return self._balances.nbytes + self._sizes.nbytes + self._stamps.nbytes + self._portfolio.nbytes
 
-    def update(self, key: str, balances: Mapping[str, int], sizes: Mapping[str, int]) -> None:
+    def update(
+        self, key: str, balances: Mapping[str, int], sizes: Mapping[str, int], portfolio: bool = False
+    ) -> None:
         """Insert account ``key`` or overwrite its row: ``balances`` atoms per asset, ``sizes``
         signed lots per instrument (what ``totals`` is given). A key not held takes a free row or
-        a new one (doubling the arrays when full).
+        a new one (doubling the arrays when full). ``portfolio``: the account is portfolio
+        margined (the scan must have been built with ``portfolio`` rules).
 
         Raises, leaving the scan unchanged: :class:`KeyError` for a non-zero balance of an asset
         the venue does not list, or a non-zero size of an instrument that is not listed, or that
@@ -271,6 +305,11 @@ class HealthScan:
             self._rows[key] = row
             self._stamps[row] = self._next_stamp
             self._next_stamp += 1
+        if portfolio and self.portfolio is None:
+            raise ValueError(f"{key}: a portfolio row needs a scan built with portfolio rules")
+        if bool(self._portfolio[row]) != portfolio:
+            self._portfolio_rows += 1 if portfolio else -1
+            self._portfolio[row] = portfolio
         balance_columns, size_columns = self._balances, self._sizes
         for col, value in enumerate(row_balances):
             balance_columns[col, row] = value
@@ -283,6 +322,9 @@ class HealthScan:
         self._keys[row] = None
         self._balances[:, row] = 0.0
         self._sizes[:, row] = 0
+        if self._portfolio[row]:
+            self._portfolio[row] = False
+            self._portfolio_rows -= 1
         self._free.append(row)
 
     def _new_row(self) -> int:
@@ -303,7 +345,9 @@ class HealthScan:
         sizes[:, :used] = self._sizes[:, :used]
         stamps = np.zeros(capacity, dtype=np.int64)
         stamps[:used] = self._stamps[:used]
-        self._balances, self._sizes, self._stamps = balances, sizes, stamps
+        portfolio = np.zeros(capacity, dtype=np.bool_)
+        portfolio[:used] = self._portfolio[:used]
+        self._balances, self._sizes, self._stamps, self._portfolio = balances, sizes, stamps, portfolio
 
     # the scan -----------------------------------------------------------------------------
 
@@ -342,11 +386,20 @@ class HealthScan:
             rounded += held != 0
         maintenance = np.zeros(used, dtype=np.float64)
         requirement = np.empty(used, dtype=np.float64)
+        portfolio = self.portfolio if self._portfolio_rows else None
+        if portfolio is not None:
+            prows = np.flatnonzero(self._portfolio[:used])
+            exposures = np.zeros((prows.shape[0], len(portfolio.rules.underlyings)), dtype=np.float64)
+            gross = np.zeros(prows.shape[0], dtype=np.float64)
         for col, schedule in enumerate(self._schedules):
             lots = sizes[col]
             if not lots.any():
                 continue
             np.multiply(lots, float(marks[schedule.symbol] * schedule.apl), out=value)
+            if portfolio is not None:
+                held = value[prows]
+                exposures[:, portfolio.columns[schedule.symbol][0]] += held
+                gross += np.abs(held)
             equity += value
             notional = np.abs(value, out=value)
             total += notional
@@ -358,6 +411,8 @@ class HealthScan:
             np.multiply(notional, schedule.rates.take(band), out=requirement)
             requirement -= schedule.deductions.take(band)
             maintenance += requirement
+        if portfolio is not None:
+            maintenance[prows] = portfolio.bounds.maintenance_upper(exposures, gross)
         equity -= maintenance
         total *= REL_SLACK
         rounded += total

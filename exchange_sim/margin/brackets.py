@@ -245,6 +245,20 @@ class BracketSchedule:
             )
         return cls(tuple(brackets))
 
+    def scaled(self, scale_ppm: int) -> BracketSchedule:
+        """The schedule with every rate multiplied by ``scale_ppm / PPM``, rounded up and kept
+        within ``[1, PPM - 1]`` (dynamic margin, :mod:`exchange_sim.margin.dynamic`). Floors are
+        unchanged; deductions are derived again, so requirements stay continuous."""
+        if scale_ppm == PPM:
+            return self
+
+        def rate(value: int) -> int:
+            return max(1, min(PPM - 1, ceil_div(value * scale_ppm, PPM)))
+
+        return BracketSchedule(
+            tuple(Bracket(b.floor, rate(b.maintenance_ppm), rate(b.initial_ppm)) for b in self.brackets)
+        )
+
     # lookups ------------------------------------------------------------------------------
 
     def bracket_index(self, notional: int) -> int:

@@ -9,13 +9,15 @@ from typing import Any
 
 from exchange_sim.margin.brackets import BracketSchedule
 from exchange_sim.margin.collateral import CollateralRule
+from exchange_sim.margin.dynamic import DynamicMargin
 from exchange_sim.margin.open_interest import OpenInterestCaps
+from exchange_sim.margin.portfolio import PortfolioRules
 from exchange_sim.units import UnitError, require_key
 
 PLACEMENT_FILLS, PLACEMENT_CHECK, PLACEMENT_RESERVE = "fills", "check", "reserve"
 PLACEMENTS = (PLACEMENT_FILLS, PLACEMENT_CHECK, PLACEMENT_RESERVE)
-MODE_CROSS, MODE_ISOLATED = "cross", "isolated"
-MODES = (MODE_CROSS, MODE_ISOLATED)
+MODE_CROSS, MODE_ISOLATED, MODE_PORTFOLIO = "cross", "isolated", "portfolio"
+MODES = (MODE_CROSS, MODE_ISOLATED, MODE_PORTFOLIO)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,12 +44,20 @@ class MarginConfig:
     An order refused by either is rejected with ``INSUFFICIENT_MARGIN``."""
     mode: str = MODE_CROSS
     """The default margin mode of accounts: ``"cross"`` pools everything an account holds;
-    ``"isolated"`` gives each contract position its own collateral. An account may override it
-    when opened."""
+    ``"isolated"`` gives each contract position its own collateral; ``"portfolio"`` pools like
+    cross but charges one requirement from the whole portfolio under stress (``portfolio`` rules
+    needed). An account may override it when opened."""
     open_interest_caps: tuple[tuple[str, OpenInterestCaps], ...] = ()
     """(instrument symbol, caps) of each contract whose initial requirement grows with its open
     interest, as dYdX v4 does (``exchange_sim/margin/open_interest.py``); each such instrument
     has brackets. Instruments not listed: the brackets alone."""
+
+    portfolio: PortfolioRules | None = None
+    """Portfolio-margin rules (``docs/portfolio-margin.md``): needed by accounts in the
+    ``"portfolio"`` mode; every margined contract's underlying must be among their underlyings."""
+    dynamic: DynamicMargin | None = None
+    """Dynamic margin (``exchange_sim/margin/dynamic.py``): rates that follow realised volatility;
+    ``None``: the configured rates always apply."""
 
     def __post_init__(self) -> None:
         if self.placement not in PLACEMENTS:
@@ -64,6 +74,23 @@ class MarginConfig:
             )
         if self.open_interest_caps != ():
             _check_caps(self.open_interest_caps, self.schedules)
+        if self.portfolio is not None and not isinstance(self.portfolio, PortfolioRules):
+            raise UnitError("portfolio must be PortfolioRules", field="portfolio")
+        if self.dynamic is not None and not isinstance(self.dynamic, DynamicMargin):
+            raise UnitError("dynamic must be DynamicMargin", field="dynamic")
+        if self.mode == MODE_PORTFOLIO and self.portfolio is None:
+            raise UnitError(
+                'mode "portfolio" needs portfolio rules',
+                field="mode",
+                expected='"cross" or "isolated", or portfolio rules with "portfolio"',
+            )
+        if self.portfolio is not None and self.placement == PLACEMENT_RESERVE:
+            raise UnitError(
+                'placement "reserve" is not available with portfolio margin (reservations are per'
+                " position, the portfolio requirement is not)",
+                field="placement",
+                expected='"fills" or "check" with portfolio rules',
+            )
 
     def schedule_map(self) -> dict[str, BracketSchedule]:
         return dict(self.schedules)
@@ -72,7 +99,7 @@ class MarginConfig:
         return {rule.asset: rule for rule in self.collateral}
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "settlement": self.settlement,
             "schedules": [[symbol, schedule.to_config()] for symbol, schedule in self.schedules],
             "collateral": [[rule.asset, rule.haircut_ppm] for rule in self.collateral],
@@ -81,6 +108,12 @@ class MarginConfig:
             "mode": self.mode,
             "open_interest_caps": [[symbol, caps.to_config()] for symbol, caps in self.open_interest_caps],
         }
+        # written only when set, so that journals of venues without them keep their bytes
+        if self.portfolio is not None:
+            data["portfolio"] = self.portfolio.to_config()
+        if self.dynamic is not None:
+            data["dynamic"] = self.dynamic.to_config()
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MarginConfig:
@@ -112,6 +145,8 @@ class MarginConfig:
             data.get("placement", PLACEMENT_FILLS),
             data.get("mode", MODE_CROSS),
             _caps_from_config(data.get("open_interest_caps", []), what),
+            None if data.get("portfolio") is None else PortfolioRules.from_config(data["portfolio"]),
+            None if data.get("dynamic") is None else DynamicMargin.from_config(data["dynamic"]),
         )
 
 

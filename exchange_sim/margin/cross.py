@@ -188,12 +188,7 @@ class CrossMargin:
         The risk gate's hot path; ``tests/test_margin_cross.py`` checks that both agree.
         """
         settlement = self.settlement
-        equity = balances.get(settlement, 0)
-        for symbol, balance in balances.items():
-            if symbol != settlement and balance:
-                rule = self.rules.get(symbol)
-                haircut = rule.haircut_ppm if rule is not None else 1_000_000
-                equity += collateral_value(balance, self.assets[symbol].decimals, prices[symbol], haircut)
+        equity = self.collateral_equity(balances, prices)
         initial = maintenance = 0
         instruments, schedules, oi_caps = self.instruments, self.schedules, self.oi_caps
         for symbol, size in sizes.items():
@@ -215,6 +210,18 @@ class CrossMargin:
                 initial += i
                 maintenance += m
         return equity, initial, maintenance
+
+    def collateral_equity(self, balances: Mapping[str, int], prices: Mapping[str, int]) -> int:
+        """The part of equity that is not positions: the settlement balance plus every other
+        asset's collateral value (the first two lines of the module docstring's equity)."""
+        settlement = self.settlement
+        equity = balances.get(settlement, 0)
+        for symbol, balance in balances.items():
+            if symbol != settlement and balance:
+                rule = self.rules.get(symbol)
+                haircut = rule.haircut_ppm if rule is not None else 1_000_000
+                equity += collateral_value(balance, self.assets[symbol].decimals, prices[symbol], haircut)
+        return equity
 
     def of(self, account: Account, marks: Mapping[str, int], prices: Mapping[str, int]) -> AccountMargin:
         """:meth:`state` of an account as it is now."""

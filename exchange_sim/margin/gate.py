@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from exchange_sim.margin.cross import CrossMargin
 from exchange_sim.margin.isolated import SEPARATOR, top_up
+from exchange_sim.margin.portfolio_account import PortfolioMargin
 from exchange_sim.margin.reserve import Reservations
 from exchange_sim.matching import Refusal
 from exchange_sim.orders import Order, Reason, Side
@@ -67,16 +68,28 @@ class CrossMarginGate:
         "_contracts",
         "_pending",
         "_plans",
+        "_portfolio_cache",
         "cross",
         "held",
         "held_prices",
+        "portfolio",
         "reservations",
         "venue",
     )
 
-    def __init__(self, venue: Venue, cross: CrossMargin, reserving: bool = False) -> None:
+    def __init__(
+        self,
+        venue: Venue,
+        cross: CrossMargin,
+        reserving: bool = False,
+        portfolio: PortfolioMargin | None = None,
+    ) -> None:
         self.venue = venue
         self.cross = cross
+        self.portfolio = portfolio
+        """Portfolio margin of the accounts in ``venue.portfolio_accounts`` (``None``: no rules)."""
+        self._portfolio_cache: dict[str, tuple[int, int, int, tuple[int, ...], int, dict[str, int]]] = {}
+        """Per portfolio account, its state while current (:meth:`_portfolio_state`)."""
         self.reservations = Reservations(venue, cross.schedules) if reserving else None
         """With ``reserving`` (the ``"reserve"`` placement policy): the pricing of resting
         orders (``margin/reserve.py``); withdrawals and margin transfers must then leave the
@@ -84,7 +97,23 @@ class CrossMarginGate:
         self.held: dict[str, tuple[dict[str, int], dict[str, int]]] = {}
         """Fills planned but not applied (a FOK order's read-only walk), per account: balance
         and size changes that later checks count as done. Empty outside such a walk."""
-        self._contracts: dict[str, tuple[int, Callable[[int], int]]] | None = (
+        self._contracts: dict[str, tuple[int, Callable[[int], int]]] | None = None
+        """Per margined contract, atoms per tick per lot and its initial requirement: the fast
+        path's table (``None`` when open-interest caps make initial margin depend on more)."""
+        self.schedules_changed()
+        self.held_prices: dict[str, int] = {}
+        """The last held fill's price per instrument: a mark for instruments that have none."""
+        self._cache: dict[str, tuple[int, int, int, int, dict[str, tuple[int, int]]]] = {}
+        """Per account, its margin totals while they are current (:meth:`_totals`)."""
+        self._plans: dict[tuple[str, int, int, int, int, int, int], tuple[int, int] | None] = {}
+        """Isolated plans of the fill being checked, for its settlement (:meth:`isolated_plan`)."""
+        self._pending: dict[str, tuple] = {}  # type: ignore[type-arg]
+        """The totals the last fill check computed for each side, for :meth:`applied`."""
+
+    def schedules_changed(self) -> None:
+        """Rebuild the fast path's table from ``cross.schedules`` (dynamic margin replaced some)."""
+        venue, cross = self.venue, self.cross
+        self._contracts = (
             None
             if cross.oi_caps
             else {
@@ -94,16 +123,14 @@ class CrossMarginGate:
                 and venue.instruments[symbol].settlement_asset == cross.settlement
             }
         )
-        """Per margined contract, atoms per tick per lot and its initial requirement: the fast
-        path's table (``None`` when open-interest caps make initial margin depend on more)."""
-        self.held_prices: dict[str, int] = {}
-        """The last held fill's price per instrument: a mark for instruments that have none."""
-        self._cache: dict[str, tuple[int, int, int, int, dict[str, tuple[int, int]]]] = {}
-        """Per account, its margin totals while they are current (:meth:`_totals`)."""
-        self._plans: dict[tuple[str, int, int, int, int, int, int], tuple[int, int] | None] = {}
-        """Isolated plans of the fill being checked, for its settlement (:meth:`isolated_plan`)."""
-        self._pending: dict[str, tuple] = {}  # type: ignore[type-arg]
-        """The totals the last fill check computed for each side, for :meth:`applied`."""
+
+    def model(self, account_id: str) -> CrossMargin | PortfolioMargin:
+        """The margin model of an account: its ``totals`` give ``(equity, initial, maintenance)``."""
+        portfolio = self.venue.portfolio_accounts
+        if portfolio and account_id in portfolio:
+            assert self.portfolio is not None
+            return self.portfolio
+        return self.cross
 
     def check(self, taker: Order, maker: Order, price: int, lots: int) -> Refusal | None:
         inst, delta, notional, taker_fee, maker_fee = self._fill(taker, price, lots)
@@ -170,9 +197,10 @@ class CrossMarginGate:
                 if not mark:
                     marks[symbol] = self.held_prices.get(symbol, 0)
             priced = {a: prices.get(a, 0) for a in after_balances if a != settlement}
-            after = self.cross.totals(after_balances, after_sizes, marks, priced)
+            model = self.model(account_id)
+            after = model.totals(after_balances, after_sizes, marks, priced)
             if after[0] < after[1]:
-                before = self.cross.totals(account.balances, sizes, marks, priced)
+                before = model.totals(account.balances, sizes, marks, priced)
                 if not acceptable(before, after):
                     return False
         return True
@@ -240,7 +268,8 @@ class CrossMarginGate:
                 return -1
         sizes = {symbol: position.size for symbol, position in account.positions.items()}
         priced = {a: prices.get(a, 0) for a in account.balances if a != settlement}
-        equity, initial, _ = self.cross.totals(account.balances, sizes, self.marks(sizes, "", 0), priced)
+        model = self.model(account_id)
+        equity, initial, _ = model.totals(account.balances, sizes, self.marks(sizes, "", 0), priced)
         return equity - initial
 
     def _fill(self, taker: Order, price: int, lots: int) -> tuple[Instrument, int, int, int, int]:
@@ -265,6 +294,8 @@ class CrossMarginGate:
         ``predict``: a fill about to apply if accepted (not a placement check): the totals
         computed for it are kept for :meth:`applied`."""
         venue = self.venue
+        if venue.portfolio_accounts and account_id in venue.portfolio_accounts:
+            return self._fits_portfolio(venue.ledger.accounts[account_id], inst, price, delta, notional, fee)
         if venue.sub_accounts:
             sub = self._sub(account_id, inst)
             if sub is not None:
@@ -383,6 +414,13 @@ class CrossMarginGate:
                 fresh = self._plan_isolated(sub, inst, price, delta, notional, fee, main_id)
                 assert fresh == plan, f"{sub_id}: stale isolated plan {plan} != {fresh}"
         accounts = self.venue.ledger.accounts
+        for account_id, portfolio_entry in list(self._portfolio_cache.items()):
+            account = accounts[account_id]
+            if portfolio_entry[0] == account.stamp and portfolio_entry[1] == self.venue.price_epoch:
+                del self._portfolio_cache[account_id]
+                assert self.portfolio is not None
+                fresh_state = self._portfolio_state(account, self.portfolio)
+                assert fresh_state == portfolio_entry, f"{account_id}: stale portfolio cache"
         for account_id, entry in list(self._cache.items()):
             account = accounts[account_id]
             if entry[0] == account.stamp and entry[1] == self.venue.price_epoch:
@@ -390,11 +428,85 @@ class CrossMarginGate:
                 fresh = self._totals(account)
                 assert fresh == entry, f"{account_id}: stale margin cache {entry} != {fresh}"
 
-    def _fits_general(
+    def _fits_portfolio(
         self, account: Account, inst: Instrument, price: int, delta: int, notional: int, fee: int
     ) -> bool:
+        """:meth:`fits` for a portfolio-margined account. The common case (a contract fill, the
+        account holding the settlement asset alone, no held fills) updates the account's cached
+        exposures by the traded position alone and decides with :meth:`PortfolioMargin.meets`;
+        everything else, and a fill that does not meet initial margin, goes the general way."""
+        model = self.portfolio
+        assert model is not None
+        if not self.held and not inst.is_spot:
+            column = model.columns.get(inst.symbol)
+            state = self._portfolio_state(account, model) if column is not None else None
+            if state is not None and column is not None:
+                _, _, equity, exposures, gross, values = state
+                traded = inst.symbol
+                old = values.get(traded, 0)
+                position = account.positions.get(traded)
+                size = position.size + delta if position is not None else delta
+                venue = self.venue
+                mark = venue.marks.get(traded) or venue.last_trade.last.get(traded) or price
+                value = size * mark * column[1]
+                equity += value - old - (notional if delta > 0 else -notional) - fee
+                e = list(exposures)
+                e[column[0]] += value - old
+                gross += (value if value > 0 else -value) - (old if old > 0 else -old)
+                if model.meets(e, gross, equity):
+                    return True
+        return self._fits_general(account, inst, price, delta, notional, fee, model)
+
+    def _portfolio_state(
+        self, account: Account, model: PortfolioMargin
+    ) -> tuple[int, int, int, tuple[int, ...], int, dict[str, int]] | None:
+        """``(stamp, price epoch, equity, exposures, gross notional, {instrument: value})`` of a
+        portfolio account holding the settlement asset alone (else ``None``), at the current
+        prices; cached while the account and the prices are unchanged (as :meth:`_totals`)."""
+        venue = self.venue
+        epoch = venue.price_epoch
+        entry = self._portfolio_cache.get(account.id)
+        if entry is not None and entry[0] == account.stamp and entry[1] == epoch:
+            return entry
+        settlement = self.cross.settlement
+        equity = 0
+        for asset, balance in account.balances.items():
+            if asset == settlement:
+                equity = balance
+            elif balance:
+                return None
+        marks, last = venue.marks, venue.last_trade.last
+        columns = model.columns
+        e = [0] * len(model.rules.underlyings)
+        gross = 0
+        values = {}
+        for symbol, position in account.positions.items():
+            size = position.size
+            if size:
+                column = columns.get(symbol)
+                if column is None:
+                    continue
+                value = size * (marks.get(symbol) or last.get(symbol) or 0) * column[1]
+                equity += value
+                e[column[0]] += value
+                gross += value if value > 0 else -value
+                values[symbol] = value
+        entry = (account.stamp, epoch, equity, tuple(e), gross, values)
+        self._portfolio_cache[account.id] = entry
+        return entry
+
+    def _fits_general(
+        self,
+        account: Account,
+        inst: Instrument,
+        price: int,
+        delta: int,
+        notional: int,
+        fee: int,
+        model: CrossMargin | PortfolioMargin | None = None,
+    ) -> bool:
         """:meth:`fits` for every case: held fills, other collateral, spot pairs, the
-        before-and-after rule."""
+        before-and-after rule (``model``: the account's, default cross margin)."""
         venue = self.venue
         prices = venue.index_prices
         balances, sizes = self._held_state(account)
@@ -409,10 +521,11 @@ class CrossMarginGate:
             if len(after_balances) > 1
             else {}
         )
-        after = self.cross.totals(after_balances, after_sizes, marks, priced)
+        totals = (model or self.cross).totals
+        after = totals(after_balances, after_sizes, marks, priced)
         if after[0] >= after[1]:
             return True  # the common case: no need to value the account before the fill
-        return acceptable(self.cross.totals(balances, sizes, marks, priced), after)
+        return acceptable(totals(balances, sizes, marks, priced), after)
 
     def _held_state(self, account: Account) -> tuple[dict[str, int], dict[str, int]]:
         """Copies of the account's balances and position sizes, with its held fills counted."""
@@ -539,7 +652,9 @@ class CrossMarginGate:
         if not count_profit:
             for position in after.positions:
                 equity -= max(0, position.value - account.positions[position.instrument].cost)
-        return equity >= after.initial + self.reserved(account_id)
+        model = self.model(account_id)
+        initial = after.initial if model is self.cross else model.requirements(sizes, marks)[0]  # type: ignore[union-attr]
+        return equity >= initial + self.reserved(account_id)
 
     def marks(self, sizes: dict[str, int], traded: str, price: int) -> dict[str, int]:
         venue = self.venue

@@ -92,6 +92,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal, localcontext
 from fractions import Fraction
 from statistics import NormalDist
 from typing import Any
@@ -99,8 +100,8 @@ from typing import Any
 import numpy as np
 
 from exchange_sim.instruments import Instrument
-from exchange_sim.prices import US_PER_YEAR, correlation_factor, correlation_matrix
-from exchange_sim.units import PPM, UnitError, ceil_div, charge_ppm, validate_symbol
+from exchange_sim.prices import US_PER_YEAR, correlation_factor, correlation_matrix, positive_semidefinite
+from exchange_sim.units import PPM, UnitError, ceil_div, charge_ppm, require_key, validate_symbol
 
 __all__ = [
     "METHODS",
@@ -257,6 +258,7 @@ class StressGrid:
     _weights: np.ndarray = field(init=False, repr=False, compare=False)
     _units: np.ndarray = field(init=False, repr=False, compare=False)
     _exact: tuple[tuple[tuple[int, ...], int], ...] = field(init=False, repr=False, compare=False)
+    _directions: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         names = self.underlyings
@@ -354,6 +356,9 @@ class StressGrid:
                         acc = acc + frow[j] * z[:, j]
                     mapped[:, i] = scan[i] * acc
                 directions.extend(mapped)
+        joint = np.array(directions, dtype=np.float64).reshape(len(directions), n)
+        joint.setflags(write=False)
+        object.__setattr__(self, "_directions", joint)
         for d in directions:
             for k in ladder:
                 row = (k / steps) * d
@@ -372,10 +377,71 @@ class StressGrid:
         object.__setattr__(self, "_units", un)
         object.__setattr__(self, "_exact", tuple(exact))
 
+    def to_config(self) -> dict[str, Any]:
+        """The grid as plain data (the journal header); :meth:`from_config` reads it back."""
+        return {
+            "underlyings": list(self.underlyings),
+            "scan_ppm": list(self.scan_ppm),
+            "steps": self.steps,
+            "extreme_multiple": self.extreme_multiple,
+            "extreme_weight_ppm": self.extreme_weight_ppm,
+            "correlation": None
+            if self.correlation is None
+            else [[_decimal_text(x) for x in row] for row in self.correlation],
+            "principal": self.principal,
+            "joint_draws": self.joint_draws,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, data: Mapping[str, Any]) -> StressGrid:
+        what = "stress grid"
+        return cls(
+            tuple(require_key(data, "underlyings", what)),
+            tuple(require_key(data, "scan_ppm", what)),
+            steps=require_key(data, "steps", what),
+            extreme_multiple=require_key(data, "extreme_multiple", what),
+            extreme_weight_ppm=require_key(data, "extreme_weight_ppm", what),
+            correlation=data.get("correlation"),
+            principal=data.get("principal", True),
+            joint_draws=data.get("joint_draws", 0),
+            seed=data.get("seed", 0),
+        )
+
+    def scaled(self, scales_ppm: Mapping[str, int]) -> StressGrid:
+        """The grid with each underlying's scan range multiplied by its scale (ppm; missing: 1x),
+        rounded up and capped so that the grid stays valid (below 100%, and extreme moves at most
+        a 100% fall). Dynamic margin (:mod:`exchange_sim.margin.dynamic`) uses it."""
+        cap = PPM // self.extreme_multiple if self.extreme_weight_ppm else PPM - 1
+        cap = min(cap, PPM - 1)
+        scans = tuple(
+            max(1, min(cap, ceil_div(scan * scales_ppm.get(u, PPM), PPM)))
+            for u, scan in zip(self.underlyings, self.scan_ppm, strict=True)
+        )
+        if scans == self.scan_ppm:
+            return self
+        return StressGrid(
+            self.underlyings,
+            scans,
+            steps=self.steps,
+            extreme_multiple=self.extreme_multiple,
+            extreme_weight_ppm=self.extreme_weight_ppm,
+            correlation=self.correlation,
+            principal=self.principal,
+            joint_draws=self.joint_draws,
+            seed=self.seed,
+        )
+
     @property
     def weights_ppm(self) -> np.ndarray:
         """``(S,)`` int64: the weight of each row in ppm (``PPM`` but for the extreme moves)."""
         return self._weights
+
+    @property
+    def directions(self) -> np.ndarray:
+        """``(J, U)`` float64: the joint directions (principal axes, then draws); each is laddered
+        into ``2 x steps`` rows, of which ``+d`` itself (``k = steps``) is the farthest."""
+        return self._directions
 
     @property
     def units(self) -> np.ndarray:
@@ -425,6 +491,15 @@ class StressGrid:
                     f"exposures must be integer atoms, got {x!r}", field="exposures", expected="integer atoms"
                 )
         return out
+
+
+def _decimal_text(x: Fraction) -> str:
+    """A terminating decimal fraction as its exact decimal text (correlations are read from decimals)."""
+    with localcontext() as ctx:
+        ctx.prec = 200
+        text = format(Decimal(x.numerator) / Decimal(x.denominator), "f")
+    assert Fraction(text) == x, x
+    return text
 
 
 def _exact_row(row: list[float]) -> tuple[tuple[int, ...], int]:
@@ -704,7 +779,8 @@ class PortfolioRules:
             ``"max"`` (the larger of the two).
         grid: the stress grid (required by ``"stress"`` and ``"max"``); it must have every name
             of ``underlyings``.
-        covariance: ``U x U`` annual covariance of log returns (required by ``"var"`` and ``"max"``).
+        covariance: ``U x U`` annual covariance of log returns (required by ``"var"`` and ``"max"``),
+            kept as a tuple of rows of floats.
         confidence_ppm, horizon_us: of the VaR (default 99%, one day).
         floor_ppm_of_gross: the initial requirement is at least this fraction of gross notional.
         maintenance_ppm_of_initial: maintenance is this fraction of initial, rounded up (default
@@ -750,8 +826,15 @@ class PortfolioRules:
             if self.covariance is None:
                 raise UnitError(f"method {self.method!r} needs a covariance", field="covariance")
             cov = _covariance(self.covariance, len(names))
-            cov.setflags(write=False)
-            object.__setattr__(self, "covariance", cov)
+            if not positive_semidefinite(cov.tolist()):
+                raise UnitError(
+                    "covariance is not positive semi-definite",
+                    field="covariance",
+                    expected="a positive semi-definite covariance matrix",
+                )
+            object.__setattr__(
+                self, "covariance", tuple(tuple(float(x) for x in row) for row in cov.tolist())
+            )
             normal_quantile(self.confidence_ppm)
             _int_in(self.horizon_us, "horizon_us", 0, 100 * US_PER_YEAR, "a horizon in microseconds >= 0")
         _int_in(self.floor_ppm_of_gross, "floor_ppm_of_gross", 0, PPM, f"a rate in ppm from 0 to {PPM}")
@@ -797,3 +880,54 @@ class PortfolioRules:
         """``(initial, maintenance)`` in atoms."""
         initial = self.initial(exposures, gross_notional=gross_notional)
         return initial, self.maintenance_of(initial)
+
+    def to_config(self) -> dict[str, Any]:
+        """The rules as plain data (the journal header); :meth:`from_config` reads them back."""
+        return {
+            "underlyings": list(self.underlyings),
+            "method": self.method,
+            "grid": None if self.grid is None else self.grid.to_config(),
+            "covariance": None if self.covariance is None else [list(row) for row in self.covariance],
+            "confidence_ppm": self.confidence_ppm,
+            "horizon_us": self.horizon_us,
+            "floor_ppm_of_gross": self.floor_ppm_of_gross,
+            "maintenance_ppm_of_initial": self.maintenance_ppm_of_initial,
+        }
+
+    @classmethod
+    def from_config(cls, data: Mapping[str, Any]) -> PortfolioRules:
+        what = "portfolio margin rules"
+        grid = data.get("grid")
+        return cls(
+            tuple(require_key(data, "underlyings", what)),
+            require_key(data, "method", what),
+            grid=None if grid is None else StressGrid.from_config(grid),
+            covariance=data.get("covariance"),
+            confidence_ppm=data.get("confidence_ppm", 990_000),
+            horizon_us=data.get("horizon_us", 86_400_000_000),
+            floor_ppm_of_gross=data.get("floor_ppm_of_gross", 0),
+            maintenance_ppm_of_initial=data.get("maintenance_ppm_of_initial", 500_000),
+        )
+
+    def scaled(self, scales_ppm: Mapping[str, int], covariance: Any = None) -> PortfolioRules:
+        """The rules under dynamic margin: the grid's scan ranges times ``scales_ppm``
+        (:meth:`StressGrid.scaled`) and, for VaR, ``covariance`` if given (an estimate of recent
+        returns) else the configured one with each underlying's volatility times its scale."""
+        grid = None if self.grid is None else self.grid.scaled(scales_ppm)
+        cov = self.covariance
+        if self.method in ("var", "max"):
+            if covariance is not None:
+                cov = covariance
+            else:
+                factor = np.array([scales_ppm.get(u, PPM) / PPM for u in self.underlyings])
+                cov = np.asarray(self.covariance) * np.outer(factor, factor)
+        return PortfolioRules(
+            self.underlyings,
+            self.method,
+            grid=grid,
+            covariance=cov,
+            confidence_ppm=self.confidence_ppm,
+            horizon_us=self.horizon_us,
+            floor_ppm_of_gross=self.floor_ppm_of_gross,
+            maintenance_ppm_of_initial=self.maintenance_ppm_of_initial,
+        )

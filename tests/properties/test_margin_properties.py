@@ -2,11 +2,11 @@
 no riskier than before (DESIGN.md invariant 5), and money and positions stay conserved.
 
 Random limit and IOC orders of four thinly funded accounts, random mark moves and funding
-payments, on a venue with margin rules, under each placement policy, with accounts in cross or
-isolated mode. A
-watching venue records each account's margin state just before and just after every fill that
-happens (for an isolated account: the position's sub-account, and its main account after); the
-property is checked on those, with the rule written out here independently of the gate's code.
+payments, on a venue with margin rules, under each placement policy, with accounts in cross,
+isolated or portfolio mode (portfolio margin: a stress grid on BTC with a floor). A watching
+venue records each account's margin state just before and just after every fill that happens
+(for an isolated account: the position's sub-account, and its main account after); the property
+is checked on those, with the rule and the margin models built here, not taken from the gate.
 An isolated account's main account must also keep non-negative equity: a top-up it cannot
 afford is refused.
 """
@@ -21,6 +21,8 @@ from exchange_sim.instruments import Instrument
 from exchange_sim.margin.brackets import Bracket, BracketSchedule
 from exchange_sim.margin.config import MODES, PLACEMENTS, MarginConfig
 from exchange_sim.margin.cross import CrossMargin
+from exchange_sim.margin.portfolio import PortfolioRules, StressGrid
+from exchange_sim.margin.portfolio_account import PortfolioMargin
 from exchange_sim.orders import Side, TimeInForce
 from exchange_sim.units import Asset
 from exchange_sim.venue import Venue
@@ -33,6 +35,25 @@ PERP = Instrument.create(
 )
 SCHEDULE = BracketSchedule.create([Bracket(0, 50_000, 100_000), Bracket(20_000_000_000, 100_000, 200_000)])
 CROSS = CrossMargin("USDC", {P: PERP}, {P: SCHEDULE}, {"USDC": USDC}, {})
+PORTFOLIO = PortfolioRules(
+    ("BTC",), "stress", grid=StressGrid(("BTC",), (60_000,)), floor_ppm_of_gross=20_000
+)
+
+
+class Margin(tuple):
+    """``(equity, initial, maintenance)`` with the names the invariant reads."""
+
+    equity = property(lambda self: self[0])
+    initial = property(lambda self: self[1])
+    maintenance = property(lambda self: self[2])
+
+
+def margin_of(venue: Venue, cross: CrossMargin, name: str) -> Margin:
+    """An account's margin by its own mode's model, built here, not taken from the venue's gate."""
+    account = venue.ledger.accounts[name]
+    sizes = {s: p.size for s, p in account.positions.items()}
+    model = PortfolioMargin(cross, PORTFOLIO) if name in venue.portfolio_accounts else cross
+    return Margin(model.totals(account.balances, sizes, {s: venue.marks[s] for s in sizes}, {}))
 
 
 class WatchedVenue(Venue):
@@ -45,9 +66,9 @@ class WatchedVenue(Venue):
 
     def _on_fill(self, taker, maker, price, lots) -> None:
         names = [self._holder(n, taker.instrument) for n in (taker.account, maker.account)]
-        before = [CROSS.of(self.ledger.accounts[n], self.marks, {}) for n in names]
+        before = [margin_of(self, CROSS, n) for n in names]
         super()._on_fill(taker, maker, price, lots)
-        after = [CROSS.of(self.ledger.accounts[n], self.marks, {}) for n in names]
+        after = [margin_of(self, CROSS, n) for n in names]
         self.observed.extend(zip(before, after, strict=True))
         for name in (taker.account, maker.account):
             if name in self.sub_accounts:
@@ -96,10 +117,11 @@ ACTIONS = st.lists(
     st.lists(st.sampled_from(MODES), min_size=len(ACCOUNTS), max_size=len(ACCOUNTS)),
 )
 def test_every_fill_leaves_each_side_at_initial_or_no_riskier(actions, placement, modes) -> None:
-    margin = MarginConfig("USDC", ((P, SCHEDULE),), placement=placement)
+    portfolio = PORTFOLIO if placement != "reserve" else None  # reservations are per position
+    margin = MarginConfig("USDC", ((P, SCHEDULE),), placement=placement, portfolio=portfolio)
     venue = WatchedVenue(VenueConfig((USDC,), (PERP,), margin=margin))
     for name, mode in zip(ACCOUNTS, modes, strict=True):
-        venue.open_account(0, name, mode)
+        assert venue.open_account(0, name, mode).ok == (mode != "portfolio" or portfolio is not None)
         venue.deposit(0, name, "USDC", "2000")
     venue.set_mark_price(0, P, 30_000)
     for ts, action in enumerate(actions, 1):
@@ -160,9 +182,10 @@ def _state(venue: Venue) -> tuple:
 def test_multi_leg_orders_fill_every_leg_in_full_or_change_nothing(resting, legs, mode, cash) -> None:
     """All or none, and the taker's combined result meets initial margin or is no riskier."""
     schedules = ((P, SCHEDULE), ("BTC-FUT", SCHEDULE))
-    venue = Venue(VenueConfig((USDC,), (PERP, FUT), margin=MarginConfig("USDC", schedules)))
+    margin = MarginConfig("USDC", schedules, portfolio=PORTFOLIO)
+    venue = Venue(VenueConfig((USDC,), (PERP, FUT), margin=margin))
     for name, amount in zip(ACCOUNTS, cash, strict=True):
-        venue.open_account(0, name, mode if name == "a" else "cross")
+        assert venue.open_account(0, name, mode if name == "a" else "cross").ok
         venue.deposit(0, name, "USDC", str(amount))
     for symbol in LEG_INSTRUMENTS:
         venue.set_mark_price(0, symbol, 30_000)
@@ -172,7 +195,7 @@ def test_multi_leg_orders_fill_every_leg_in_full_or_change_nothing(resting, legs
     holders = [
         venue.ledger.accounts[h] for h in ["a", *(s.id for s in venue.sub_accounts.get("a", {}).values())]
     ]
-    before_margin = [cross.of(h, venue.marks, {}) for h in holders]
+    before_margin = [margin_of(venue, cross, h.id) for h in holders]
     before = _state(venue)
     orders = [
         (symbol, side, size, price)
@@ -187,5 +210,5 @@ def test_multi_leg_orders_fill_every_leg_in_full_or_change_nothing(resting, legs
     event("accepted")
     assert [leg.filled for leg in result.legs] == [size for _, _, size, _ in orders]
     for old, account in zip(before_margin, holders, strict=True):
-        new = cross.of(account, venue.marks, {})
+        new = margin_of(venue, cross, account.id)
         assert initial_or_no_riskier(old, new), (old, new)
