@@ -58,6 +58,7 @@ in the scenario does not change this one's path.
 from __future__ import annotations
 
 import heapq
+import math
 import zlib
 from collections import deque
 from collections.abc import Iterator
@@ -69,6 +70,7 @@ import numpy as np
 from exchange_sim.book_index import BookIndex, book_index
 from exchange_sim.funding import funding_rate, impact_prices, linear_weights, premium_index
 from exchange_sim.instruments import Instrument
+from exchange_sim.margin.portfolio import ewma_covariance
 from exchange_sim.market_spec import FundingSpec, MarketSpec, MarkSpec
 from exchange_sim.marks import MarkInputs, MarkRule, implied_annual_basis_ppm, mark_price, round_mark
 from exchange_sim.prices import GBM, Correlated, JumpDiffusion, ScriptedPath, iter_prices
@@ -83,7 +85,7 @@ STREAM = 0x1DE8
 DEPTH_LEVELS = 1_000
 """Book levels per side an impact price may walk; beyond them a side counts as too thin."""
 
-_INDEX, _PREMIUM, _FUNDING, _EXPIRY = range(4)
+_INDEX, _PREMIUM, _FUNDING, _EXPIRY, _RATES = range(5)
 _INDEX_MARK_RULE = MarkRule("index")
 
 
@@ -152,6 +154,22 @@ class MarketFeed:
         for n, inst in enumerate(self._contracts):
             if inst.expiry_us is not None and inst.expiry_us >= start_us and inst.symbol not in venue.settled:
                 self._push(inst.expiry_us, _EXPIRY, n, inst.symbol)
+        margin = venue.config.margin
+        self._dynamic = margin.dynamic if margin is not None else None
+        self._rates_of: tuple[str, ...] = ()
+        """Underlyings whose index returns dynamic margin estimates from (its own, then the
+        portfolio rules' for VaR), each with a window of log returns."""
+        self._returns: dict[str, deque[float]] = {}
+        self._previous: dict[str, int] = {}
+        self._var_underlyings: tuple[str, ...] = ()
+        if self._dynamic is not None:
+            portfolio = margin.portfolio if margin is not None else None
+            if portfolio is not None and portfolio.method in ("var", "max"):
+                self._var_underlyings = portfolio.underlyings
+            names = dict.fromkeys((*self._dynamic.underlyings, *self._var_underlyings))
+            self._rates_of = tuple(names)
+            self._returns = {u: deque(maxlen=self._dynamic.window) for u in self._rates_of}
+            self._push(start_us + self._dynamic.interval_us, _RATES, 0, "")
 
     def tick_size(self, underlying: str) -> Fraction:
         """The price increment of ``underlying``'s index (what :attr:`index` counts)."""
@@ -177,8 +195,12 @@ class MarketFeed:
             elif kind == _FUNDING:
                 self._pay_funding(ts, self._funding[name])
                 self._push(ts + self._funding[name].spec.interval_us, _FUNDING, n, name)
-            else:
+            elif kind == _EXPIRY:
                 self._expire(ts, self.venue.instruments[name])
+            else:
+                self._margin_rates(ts)
+                assert self._dynamic is not None
+                self._push(ts + self._dynamic.interval_us, _RATES, 0, "")
 
     def _push(self, ts: int, kind: int, n: int, name: str) -> None:
         heapq.heappush(self._queue, (ts, kind, n, name))
@@ -230,6 +252,13 @@ class MarketFeed:
             value = book_index(venue, follow, self._ticks[name])
             if value is not None:
                 self.index[name] = value
+        for name, window in self._returns.items():
+            now = self.index.get(name)
+            if now is not None and now > 0:
+                before = self._previous.get(name)
+                if before is not None:
+                    window.append(math.log(now / before))
+                self._previous[name] = now
         for asset, atoms_per_tick in self._collateral:
             if asset in self.index:
                 atoms = round(self.index[asset] * atoms_per_tick)
@@ -315,6 +344,28 @@ class MarketFeed:
         self.funding_paid.append(FundingPaid(ts, spec.instrument, rate, len(funding.samples), result.ok))
         self.last_rate[spec.instrument] = rate
         funding.samples = []
+
+    # ------------------------------------------------------------------ dynamic margin
+
+    def _margin_rates(self, ts: int) -> None:
+        """Estimate volatility from the windows of index returns and send ``MARGIN_RATES`` if a
+        scale or the VaR covariance changed (:mod:`exchange_sim.margin.dynamic`)."""
+        dynamic = self._dynamic
+        assert dynamic is not None
+        venue = self.venue
+        scales = dynamic.scales(self._returns, self.spec.step_us)
+        changed = {u: v for u, v in scales.items() if venue.margin_scales.get(u, 1_000_000) != v}
+        covariance = None
+        names = self._var_underlyings
+        if names and all(len(self._returns[u]) >= 2 for u in names):
+            length = min(len(self._returns[u]) for u in names)
+            returns = np.array([list(self._returns[u])[-length:] for u in names], dtype=np.float64).T
+            cov = ewma_covariance(returns, dynamic.lam_ppm / 1_000_000, step_us=self.spec.step_us)
+            covariance = tuple(tuple(float(x) for x in row) for row in cov.tolist())
+            if covariance == venue.margin_covariance:
+                covariance = None
+        if changed or covariance is not None:
+            venue.set_margin_rates(ts, changed, covariance)
 
     # ------------------------------------------------------------------ expiry
 

@@ -92,6 +92,13 @@ def _raw(value: Any) -> Any:
         return repr(value)
 
 
+def _plain(value: Any) -> Any:
+    """A value as the journal stores it, lists (and tuples) kept as lists of stored values."""
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return _raw(value)
+
+
 class Venue:
     """An exchange: listed instruments, their books, accounts and (optionally) a journal.
 
@@ -526,8 +533,8 @@ class Venue:
         unknown underlying, a scale outside 1..100x, or a covariance the rules cannot use.
         """
         _check_ts(ts)
-        pairs = [[u, v] for u, v in scales.items()] if isinstance(scales, dict) else _raw(scales)
-        cov = [list(row) for row in covariance] if isinstance(covariance, list | tuple) else _raw(covariance)
+        pairs = [[u, v] for u, v in scales.items()] if isinstance(scales, dict) else _plain(scales)
+        cov = _plain(covariance)
         self._write_input((Ev.MARGIN_RATES, ts, pairs, cov))
         reason = self._stale(ts)
         gate = self.gate

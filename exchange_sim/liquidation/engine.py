@@ -500,8 +500,16 @@ class LiquidationEngine:
 
     def _restore_lots(self, account: Account, inst: Instrument, size: int) -> int:
         """For a portfolio unit (whose requirement has no bracket formula): the fewest lots of the
-        position whose close at its worst acceptable price, fee paid, leaves the unit at or above
-        maintenance, by bisection on the exact requirement; all of it if none does."""
+        position whose close at the whole position's worst acceptable price (as the bracket
+        version, :func:`~exchange_sim.liquidation.formulas.restore_size_in_schedule`, prices it),
+        fee paid, leaves the unit at or above maintenance; all of it if none does.
+
+        Health need not be monotone in the lots closed (closing a hedged leg too far adds risk
+        back), but the shortfall ``maintenance - equity`` is convex in them: maintenance is a
+        maximum of absolute values of linear functions of the lots (stress, VaR's square root of
+        a quadratic form, the floor), and equity is linear. So the lots that restore health form
+        an interval: a ternary search finds the least shortfall, and a bisection below it the
+        fewest lots, each step one exact requirement."""
         venue = self.venue
         settlement = self.cross.settlement
         model = self.model(account)
@@ -509,28 +517,38 @@ class LiquidationEngine:
         sizes = {s: p.size for s, p in account.positions.items() if p.size}
         marks = {s: self._mark(s) for s in sizes}
         prices = {a: venue.index_prices.get(a, 0) for a in account.balances if a != settlement}
+        limit, _ = self._limit(account, inst, size, abs(size))
+        known: dict[int, int] = {}
 
-        def healthy(lots: int) -> bool:
-            limit, _ = self._limit(account, inst, size, lots)
-            closed = lots if size > 0 else -lots
-            value = closed * limit * inst.atoms_per_tick_per_lot
-            balances = dict(account.balances)
-            balances[settlement] = balances.get(settlement, 0) + value - (-(-abs(value) * fee_ppm // PPM))
-            equity, _, maintenance = model.totals(
-                balances, {**sizes, inst.symbol: size - closed}, marks, prices
-            )
-            return equity >= maintenance
+        def shortfall(lots: int) -> int:
+            if lots not in known:
+                closed = lots if size > 0 else -lots
+                value = closed * limit * inst.atoms_per_tick_per_lot
+                balances = dict(account.balances)
+                balances[settlement] = balances.get(settlement, 0) + value - (-(-abs(value) * fee_ppm // PPM))
+                after = {**sizes, inst.symbol: size - closed}
+                equity, _, maintenance = model.totals(balances, after, marks, prices)
+                known[lots] = maintenance - equity
+            return known[lots]
 
         low, high = 0, abs(size)
-        if not healthy(high):
-            return high
+        while high - low > 2:  # the least shortfall, of a convex function of the lots
+            third = (high - low) // 3
+            if shortfall(low + third) <= shortfall(high - third):
+                high = high - third
+            else:
+                low = low + third
+        best = min(range(low, high + 1), key=lambda lots: (shortfall(lots), lots))
+        if shortfall(best) > 0:
+            return abs(size)
+        low, high = 0, best  # shortfall(0) > 0: the unit is being liquidated
         while high - low > 1:
             middle = (low + high) // 2
-            if healthy(middle):
+            if shortfall(middle) <= 0:
                 high = middle
             else:
                 low = middle
-        return high
+        return max(1, high)
 
     def _proportional_share(self, account: Account, order: list[str]) -> int:
         """The share (ppm) of every position a proportional step closes: all of it unless the
@@ -586,9 +604,7 @@ class LiquidationEngine:
         closed = filled if size > 0 else -filled
         fill_value = sum(price * n for price, n, _ in fills) * apl * (1 if size > 0 else -1)
         taker_fees = sum(fee for _, _, fee in fills)
-        schedule = self.cross.schedules[inst.symbol]
-        before = schedule.maintenance(abs(size) * mark * apl)
-        after = schedule.maintenance((abs(size) - filled) * mark * apl)
+        before, after = self._position_maintenance(account, inst, size, filled, maintenance)
         bankrupt = bankruptcy_quote(-closed * mark * apl, after - before, equity, max(1, maintenance))
         fee_ppm = PPM if rules.surplus_to_fund else rules.fee_ppm
         split = settle_liquidation_fill(fill_value - taker_fees, bankrupt, fee_ppm)

@@ -36,7 +36,7 @@ Sources (learned from, no code taken):
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -132,15 +132,22 @@ class DynamicMargin:
         stepped = min(float(self.cap_ppm), math.ceil(raw / q) * q) if raw > 0 else 0.0
         return max(self.floor_ppm, min(self.cap_ppm, int(stepped)))
 
-    def estimate(self, log_returns: Any, step_us: int) -> tuple[dict[str, int], np.ndarray]:
-        """``(scales, annual covariance)`` from ``(T, U)`` log returns of :attr:`underlyings`
-        (columns in that order, oldest first), one per ``step_us``."""
-        cov = ewma_covariance(log_returns, self.lam_ppm / PPM, step_us=step_us)
-        scales = {
-            name: self.scale_of(math.sqrt(max(0.0, float(cov[u, u]))), ref)
-            for u, (name, ref) in enumerate(self.reference_vol_ppm)
+    def volatility(self, log_returns: Sequence[float], step_us: int) -> float:
+        """The annual volatility (a fraction) of one underlying: the square root of RiskMetrics'
+        exponentially weighted variance of its log returns (oldest first, one per ``step_us``)."""
+        cov = ewma_covariance(
+            np.asarray(log_returns, dtype=np.float64)[:, None], self.lam_ppm / PPM, step_us=step_us
+        )
+        return math.sqrt(max(0.0, float(cov[0, 0])))
+
+    def scales(self, windows: Mapping[str, Sequence[float]], step_us: int) -> dict[str, int]:
+        """The scale of every underlying of :attr:`reference_vol_ppm` with at least two returns in
+        ``windows`` (log returns per underlying), in ppm."""
+        return {
+            name: self.scale_of(self.volatility(windows[name], step_us), reference)
+            for name, reference in self.reference_vol_ppm
+            if len(windows.get(name, ())) >= 2
         }
-        return scales, cov
 
     def to_config(self) -> dict[str, Any]:
         return {

@@ -69,6 +69,7 @@ class CrossMarginGate:
         "_pending",
         "_plans",
         "_portfolio_cache",
+        "_portfolio_pending",
         "cross",
         "held",
         "held_prices",
@@ -90,6 +91,8 @@ class CrossMarginGate:
         """Portfolio margin of the accounts in ``venue.portfolio_accounts`` (``None``: no rules)."""
         self._portfolio_cache: dict[str, tuple[int, int, int, tuple[int, ...], int, dict[str, int]]] = {}
         """Per portfolio account, its state while current (:meth:`_portfolio_state`)."""
+        self._portfolio_pending: dict[str, tuple] = {}  # type: ignore[type-arg]
+        """The post-fill states the last fill check computed for portfolio accounts (:meth:`applied`)."""
         self.reservations = Reservations(venue, cross.schedules) if reserving else None
         """With ``reserving`` (the ``"reserve"`` placement policy): the pricing of resting
         orders (``margin/reserve.py``); withdrawals and margin transfers must then leave the
@@ -135,6 +138,7 @@ class CrossMarginGate:
     def check(self, taker: Order, maker: Order, price: int, lots: int) -> Refusal | None:
         inst, delta, notional, taker_fee, maker_fee = self._fill(taker, price, lots)
         self._pending.clear()
+        self._portfolio_pending.clear()
         self._plans.clear()
         if not self.fits(taker.account, inst, price, delta, notional, taker_fee, True):
             return _TAKER_REFUSED
@@ -150,7 +154,8 @@ class CrossMarginGate:
         check does not value it again. Installed only if the account changed by exactly this
         fill (its stamp moved by one) and no price moved since."""
         pending = self._pending
-        if not pending:
+        portfolio = self._portfolio_pending
+        if not pending and not portfolio:
             return
         accounts = self.venue.ledger.accounts
         epoch = self.venue.price_epoch
@@ -159,13 +164,19 @@ class CrossMarginGate:
             (maker, (symbol, -delta, price, maker_fee)),
         ):
             entry = pending.get(account_id)
-            if entry is None:
-                continue
-            stamp, at_epoch, fill, equity, initial, parts = entry
-            account = accounts[account_id]
-            if fill == key and account.stamp == stamp + 1 and epoch == at_epoch:
-                self._cache[account_id] = (account.stamp, epoch, equity, initial, parts)
+            if entry is not None:
+                stamp, at_epoch, fill, equity, initial, parts = entry
+                account = accounts[account_id]
+                if fill == key and account.stamp == stamp + 1 and epoch == at_epoch:
+                    self._cache[account_id] = (account.stamp, epoch, equity, initial, parts)
+            state = portfolio.get(account_id)
+            if state is not None:
+                stamp, at_epoch, fill, *after = state
+                account = accounts[account_id]
+                if fill == key and account.stamp == stamp + 1 and epoch == at_epoch:
+                    self._portfolio_cache[account_id] = (account.stamp, epoch, *after)
         pending.clear()
+        portfolio.clear()
 
     def check_maker(self, taker: Order, maker: Order, price: int, lots: int) -> Refusal | None:
         inst, delta, notional, _, maker_fee = self._fill(taker, price, lots)
@@ -295,7 +306,8 @@ class CrossMarginGate:
         computed for it are kept for :meth:`applied`."""
         venue = self.venue
         if venue.portfolio_accounts and account_id in venue.portfolio_accounts:
-            return self._fits_portfolio(venue.ledger.accounts[account_id], inst, price, delta, notional, fee)
+            account = venue.ledger.accounts[account_id]
+            return self._fits_portfolio(account, inst, price, delta, notional, fee, predict)
         if venue.sub_accounts:
             sub = self._sub(account_id, inst)
             if sub is not None:
@@ -429,12 +441,20 @@ class CrossMarginGate:
                 assert fresh == entry, f"{account_id}: stale margin cache {entry} != {fresh}"
 
     def _fits_portfolio(
-        self, account: Account, inst: Instrument, price: int, delta: int, notional: int, fee: int
+        self,
+        account: Account,
+        inst: Instrument,
+        price: int,
+        delta: int,
+        notional: int,
+        fee: int,
+        predict: bool = False,
     ) -> bool:
         """:meth:`fits` for a portfolio-margined account. The common case (a contract fill, the
         account holding the settlement asset alone, no held fills) updates the account's cached
         exposures by the traded position alone and decides with :meth:`PortfolioMargin.meets`;
-        everything else, and a fill that does not meet initial margin, goes the general way."""
+        everything else, and a fill that does not meet initial margin, goes the general way.
+        ``predict``: keep the post-fill state for :meth:`applied`, as the cross path does."""
         model = self.portfolio
         assert model is not None
         if not self.held and not inst.is_spot:
@@ -454,6 +474,21 @@ class CrossMarginGate:
                 e[column[0]] += value - old
                 gross += (value if value > 0 else -value) - (old if old > 0 else -old)
                 if model.meets(e, gross, equity):
+                    if predict:
+                        after = dict(values)
+                        if size:
+                            after[traded] = value
+                        else:
+                            after.pop(traded, None)
+                        self._portfolio_pending[account.id] = (
+                            state[0],
+                            state[1],
+                            (traded, delta, price, fee),
+                            equity,
+                            tuple(e),
+                            gross,
+                            after,
+                        )
                     return True
         return self._fits_general(account, inst, price, delta, notional, fee, model)
 

@@ -104,6 +104,8 @@ class PortfolioMargin:
         if not gross:
             return equity >= 0
         rules = self.rules
+        if not maintenance and equity >= self.bounds.quick_high(e, gross):
+            return True  # well above the requirement: the common case, O(U)
         low, high = self.bounds.initial_bounds(e, gross)
         if maintenance:
             low, high = rules.maintenance_of(low), rules.maintenance_of(high)

@@ -57,11 +57,13 @@ class RequirementBounds:
 
     __slots__ = (
         "_coefficients",
+        "_column_max",
         "_cov",
         "_cov_abs_max",
         "_direction_abs_max",
         "_directions",
         "_h",
+        "_sigmas",
         "_z",
         "correlated",
         "rules",
@@ -78,6 +80,8 @@ class RequirementBounds:
         self._coefficients: tuple[int, ...] = ()
         """Per underlying, ``scan x max(PPM, weight x multiple)``: ``c_u`` times ``PPM**2``."""
         self._directions: tuple[tuple[float, ...], ...] = ()
+        self._column_max: tuple[float, ...] = ()
+        """Per underlying, the largest ``|d_ju|`` over the joint directions (the quick bound)."""
         self.correlated = False
         self._direction_abs_max = 0.0
         if self.stress:
@@ -92,14 +96,19 @@ class RequirementBounds:
                 joint = grid.directions[:, columns]
                 self._directions = tuple(tuple(float(x) for x in row) for row in joint.tolist())
                 self._direction_abs_max = float(np.abs(joint).max()) if joint.size else 0.0
+                self._column_max = tuple(
+                    float(x) for x in (np.abs(joint).max(axis=0) if joint.size else np.zeros(len(names)))
+                )
         self._cov: tuple[tuple[float, ...], ...] = ()
         self._cov_abs_max = 0.0
         self._z = self._h = 0.0
+        self._sigmas: tuple[float, ...] = ()
         if self.var:
             self._cov = rules.covariance
             self._cov_abs_max = max(abs(x) for row in self._cov for x in row)
             self._z = normal_quantile(rules.confidence_ppm)
             self._h = rules.horizon_us / US_PER_YEAR
+            self._sigmas = tuple(math.sqrt(max(0.0, row[u])) for u, row in enumerate(self._cov))
 
     # one account ------------------------------------------------------------------------
 
@@ -154,6 +163,33 @@ class RequirementBounds:
         high = math.ceil(zh * math.sqrt((q + slack) * self._h) * (1 + _REL)) + 1
         low = max(0, math.floor(zh * math.sqrt(max(0.0, q - slack) * self._h) * (1 - _REL)) - 1)
         return low, high
+
+    def quick_high(self, e: Sequence[int], gross: int) -> int:
+        """An upper bound of the initial requirement in O(U), coarser than :meth:`initial_bounds`:
+        ``|e . d| <= sum_u |e_u| max_j |d_ju|`` for the joint directions, and
+        ``sqrt(e' Sigma e) <= sum_u |e_u| sigma_u`` for VaR (Cauchy-Schwarz, Sigma positive
+        semi-definite). A fill whose equity clears it needs nothing more."""
+        high = charge_ppm(gross, self.rules.floor_ppm_of_gross)
+        if self.stress:
+            single = joint = 0
+            if self.correlated:
+                size = 0.0
+                for x, c, m in zip(e, self._coefficients, self._column_max, strict=True):
+                    a = x if x >= 0 else -x
+                    if a * c > single:
+                        single = a * c
+                    size += a * m
+                joint = math.ceil(size * (1 + _REL)) + 1
+            else:
+                for x, c in zip(e, self._coefficients, strict=True):
+                    single += (x if x >= 0 else -x) * c
+            high = max(high, ceil_div(single, PPM * PPM), joint)
+        if self.var:
+            size = 0.0
+            for x, sigma in zip(e, self._sigmas, strict=True):
+                size += abs(x) * sigma
+            high = max(high, math.ceil(self._z * math.sqrt(self._h) * size * (1 + _REL)) + 1)
+        return high
 
     def initial_bounds(self, e: Sequence[int], gross: int) -> tuple[int, int]:
         """``(low, high)`` with ``low <= rules.initial(e, gross_notional=gross) <= high``."""
