@@ -69,6 +69,11 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     if rules is not None and margin is not None:
         settlement = scenario.venue.asset(margin.settlement)
         print(f"  liquidation: {describe_liquidation(rules, scenario.liquidation_capital, settlement)}")
+    if margin is not None:
+        from exchange_sim.scenario_portfolio import describe_portfolio_margin
+
+        for line in describe_portfolio_margin(margin):
+            print(f"  {line}")
     if scenario.simulation is not None:
         from exchange_sim.scenario_sim import describe_simulation
 

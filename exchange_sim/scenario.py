@@ -55,7 +55,14 @@ from exchange_sim.instruments import (
 )
 from exchange_sim.margin.brackets import RATE_EXPECTED, Bracket, BracketSchedule
 from exchange_sim.margin.collateral import CollateralRule
-from exchange_sim.margin.config import MODE_CROSS, MODE_ISOLATED, PLACEMENT_FILLS, PLACEMENTS, MarginConfig
+from exchange_sim.margin.config import (
+    MODE_CROSS,
+    MODE_ISOLATED,
+    MODE_PORTFOLIO,
+    PLACEMENT_FILLS,
+    PLACEMENTS,
+    MarginConfig,
+)
 from exchange_sim.margin.open_interest import OpenInterestCaps
 from exchange_sim.market_spec import MarketSpec
 from exchange_sim.orders import SelfTrade
@@ -118,7 +125,8 @@ class AccountSpec:
     Attributes:
         id: the account id (a symbol: letters, digits, ``_ . -``).
         balances: ``(asset symbol, amount in integer atoms)`` pairs, in the file's order.
-        margin_mode: ``"cross"`` or ``"isolated"``; ``None``: the ``[margin]`` default.
+        margin_mode: ``"cross"``, ``"isolated"`` or (with ``[margin.portfolio]``) ``"portfolio"``;
+            ``None``: the ``[margin]`` default.
     """
 
     id: str
@@ -242,10 +250,14 @@ _INSTRUMENT_KEYS = (
     "open_interest_caps",
 )
 _ACCOUNT_KEYS = ("id", "balances", "margin_mode")
-_MARGIN_KEYS = ("settlement_asset", "collateral", "unrealized_profit_withdrawable", "placement", "mode")
+_MARGIN_KEYS = (
+    *("settlement_asset", "collateral", "unrealized_profit_withdrawable", "placement", "mode"),
+    *("portfolio", "dynamic"),  # scenario_portfolio.PORTFOLIO_KEYS
+)
 _COLLATERAL_KEYS = ("asset", "haircut_ppm")
 _BRACKET_KEYS = ("floor", "maintenance_ppm", "initial_ppm")
 
+_PORTFOLIO_NEEDS_RULES = "portfolio margin needs a [margin.portfolio] table"
 _HAIRCUT_EXPECTED = "an integer from 0 to 1000000 (ppm of the index value)"
 _BRACKET_EXPECTED = 'a bracket table such as { floor = "0", maintenance_ppm = 4000, initial_ppm = 10000 }'
 _BRACKETS_EXPECTED = (
@@ -303,13 +315,26 @@ def _read_scenario(data: dict[str, Any], source: str, base_dir: Path) -> Scenari
     margin = _read_margin(top, assets)
     margin_asset = None if margin is None else margin[0]
     instruments, schedules, oi_caps = _read_instruments(top, assets, fees, margin_asset)
-    accounts = _read_accounts(top, assets, margin is not None)
+    has_portfolio = margin is not None and top.table("margin").has("portfolio")
+    accounts = _read_accounts(top, assets, margin is not None, has_portfolio)
     breakers = _read_breakers(top, {i.symbol for i in instruments})
-    margin_config = (
-        None
-        if margin is None
-        else MarginConfig(margin[0], schedules, *margin[1:], open_interest_caps=oi_caps)
-    )
+    margin_config = None
+    if margin is not None:
+        from exchange_sim.scenario_portfolio import read_portfolio_margin  # it imports this module
+
+        portfolio, dynamic = read_portfolio_margin(top.table("margin"), instruments, margin[0], margin[3])
+        try:
+            margin_config = MarginConfig(
+                margin[0],
+                schedules,
+                *margin[1:],
+                open_interest_caps=oi_caps,
+                portfolio=portfolio,
+                dynamic=dynamic,
+            )
+        except UnitError as exc:  # pragma: no cover - every cause is checked above
+            path = f"margin.{exc.field}" if exc.field else "margin"
+            raise _Invalid(path, exc.expected or f"consistent margin rules ({exc})") from None
     from exchange_sim.scenario_liquidation import read_liquidation  # it imports this module's helpers
 
     liquidation, liquidation_capital = read_liquidation(top, assets, margin_asset)
@@ -383,6 +408,8 @@ _VENUE_FIELD_PATH = {
     "settlement": "margin.settlement_asset",
     "collateral": "margin.collateral",
     "schedules": "instruments",
+    "portfolio.underlyings": "margin.portfolio.underlyings",
+    "dynamic.reference_vol_ppm": "margin.dynamic.reference_vol_ppm",
 }
 
 
@@ -391,7 +418,8 @@ def _read_margin(
 ) -> tuple[str, tuple[CollateralRule, ...], bool, str, str] | None:
     """``[margin]``: the settlement asset's symbol, the collateral rules, whether unrealised
     profit may be withdrawn, the placement policy and the default margin mode; None without the
-    table."""
+    table. Its sub-tables ``[margin.portfolio]`` and ``[margin.dynamic]`` are read once the
+    instruments are (:mod:`exchange_sim.scenario_portfolio`)."""
     if not top.has("margin"):
         return None
     table = top.table("margin")
@@ -425,7 +453,13 @@ def _read_margin(
             raise _rule_error(rule_table, exc, _COLLATERAL_KEYS, "a valid collateral rule") from None
     withdrawable = table.boolean("unrealized_profit_withdrawable", "true or false")
     placement = table.choice("placement", list(PLACEMENTS), PLACEMENT_FILLS)
-    mode = table.choice("mode", [MODE_CROSS, MODE_ISOLATED], MODE_CROSS)
+    mode = table.choice("mode", [MODE_CROSS, MODE_ISOLATED, MODE_PORTFOLIO], MODE_CROSS)
+    if mode == MODE_PORTFOLIO and not table.has("portfolio"):
+        raise _Invalid(
+            table.path_of("mode"),
+            f'"cross" or "isolated" ({_PORTFOLIO_NEEDS_RULES})',
+            _show(table.get("mode")),
+        )
     return settlement.symbol, tuple(rules), withdrawable, placement, mode
 
 
@@ -659,7 +693,11 @@ def _read_breakers(top: _Table, listed: set[str]) -> tuple[Breaker, ...]:
     return tuple(breakers)
 
 
-def _read_accounts(top: _Table, assets: dict[str, Asset], margined: bool) -> tuple[AccountSpec, ...]:
+def _read_accounts(
+    top: _Table, assets: dict[str, Asset], margined: bool, portfolio: bool = False
+) -> tuple[AccountSpec, ...]:
+    """``[[accounts]]``; ``margined``: there is a ``[margin]`` table, ``portfolio``: it has
+    ``[margin.portfolio]`` (an account's ``margin_mode`` may then be ``"portfolio"``)."""
     accounts: list[AccountSpec] = []
     first_index: dict[str, int] = {}
     for index, table in top.array_of_tables("accounts"):
@@ -690,7 +728,13 @@ def _read_accounts(top: _Table, assets: dict[str, Asset], margined: bool) -> tup
                     "no margin_mode without a [margin] table",
                     _show(table.get("margin_mode")),
                 )
-            mode = table.choice("margin_mode", [MODE_CROSS, MODE_ISOLATED])
+            mode = table.choice("margin_mode", [MODE_CROSS, MODE_ISOLATED, MODE_PORTFOLIO])
+            if mode == MODE_PORTFOLIO and not portfolio:
+                raise _Invalid(
+                    table.path_of("margin_mode"),
+                    f'"cross" or "isolated" ({_PORTFOLIO_NEEDS_RULES})',
+                    _show(mode),
+                )
         accounts.append(AccountSpec(account_id, tuple(balances), mode))
     return tuple(accounts)
 

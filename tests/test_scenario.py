@@ -1172,8 +1172,16 @@ def test_margin_placement_and_mode() -> None:
     assert info.value.field == "margin.placement"
     assert '"fills", "check", "reserve"' in info.value.expected
     with pytest.raises(ScenarioError) as info:
-        loads_scenario(base + 'mode = "portfolio"\n')
+        loads_scenario(base + 'mode = "portfolio"\n')  # portfolio margin needs its rules
     assert info.value.field == "margin.mode"
+    assert "[margin.portfolio]" in info.value.expected
+    assert info.value.got == "'portfolio'"
+    with pytest.raises(ScenarioError) as info:
+        loads_scenario(base + 'mode = "both"\n')
+    assert (info.value.field, info.value.expected) == (
+        "margin.mode",
+        'one of "cross", "isolated", "portfolio"',
+    )
 
 
 def test_account_margin_mode() -> None:
