@@ -10,20 +10,27 @@ cancelled, each liquidation order with its fills, the fee to the insurance fund 
 payment, takeovers, deleveraging (as the bankrupt side or as a counterparty), socialised losses
 and bad debt. :func:`explain_text` writes it in words and numbers a student can follow; the dict
 itself is the ``--json`` output. Every number comes from the journal, so it matches its events.
+
+It also compares, for the account's positions at that time, the capital they need under each
+margin mode (``capital_efficiency``: isolated, cross and, when the venue has portfolio rules,
+portfolio initial and maintenance, from :func:`exchange_sim.margin.efficiency.compare_account`),
+with the mode the account is actually in.
 """
 
 from __future__ import annotations
 
 import os
+from fractions import Fraction
 from typing import Any
 
 from exchange_sim.config import VenueConfig
 from exchange_sim.events import INPUTS, Ev
 from exchange_sim.journal import read_bytes, read_journal
+from exchange_sim.margin.efficiency import compare_account
 from exchange_sim.margin.explain import Explanation, explain
 from exchange_sim.orders import Reason, Side
 from exchange_sim.replay import apply_input
-from exchange_sim.units import format_atoms
+from exchange_sim.units import format_atoms, format_fraction
 from exchange_sim.venue import Venue
 
 __all__ = ["explain_account", "explain_text"]
@@ -159,6 +166,12 @@ def explain_account(
     if account not in venue.ledger.accounts:
         raise ValueError(f"account {account!r} does not exist in this journal (by {now} us)")
     breakdown = explain(venue, account)
+    capital = compare_account(venue, account).as_dict()
+    try:
+        capital["mode"] = venue.margin_mode(account)
+    except KeyError:  # a system account or an isolated sub-account: no mode of its own
+        capital["mode"] = None
+    capital["portfolio_configured"] = config.margin.portfolio is not None
     return {
         "account": account,
         "at_us": now if at_us is None else at_us,
@@ -166,6 +179,7 @@ def explain_account(
         "settlement_asset": breakdown.settlement_asset,
         "decimals": venue.assets[breakdown.settlement_asset].decimals,
         "margin": _breakdown(venue, breakdown),
+        "capital_efficiency": capital,
         "liquidations": history,
     }
 
@@ -253,6 +267,8 @@ def explain_text(data: dict[str, Any], venue_config: VenueConfig | None = None) 
 
     lines = [f"account {data['account']} at {format_atoms(data['at_us'], 6)} s of simulated time"]
     lines += _margin_lines(data["margin"], money, price, size, "  ")
+    if data.get("capital_efficiency") is not None:
+        lines += _capital_lines(data["capital_efficiency"], asset, decimals, "  ")
     history = data["liquidations"]
     if not history:
         lines.append("liquidation history: none")
@@ -350,6 +366,72 @@ def explain_text(data: dict[str, Any], venue_config: VenueConfig | None = None) 
                 f" maintenance {money(item['maintenance_after'])}"
             )
     return lines
+
+
+def _capital_lines(c: dict[str, Any], asset: str, decimals: int, pad: str) -> list[str]:
+    """The "capital needed under each margin mode" section: an aligned table of initial and
+    maintenance under isolated, cross and portfolio margin (``margin/efficiency.py``)."""
+    if not c["positions"]:
+        return ["capital needed under each margin mode: none, the account has no positions"]
+    rows = [("mode", "initial", "maintenance")]
+    for mode in ("isolated", "cross", "portfolio"):
+        r = c[mode]
+        rows.append(
+            (mode, "-", "-")
+            if r is None
+            else (mode, format_atoms(r["initial"], decimals), format_atoms(r["maintenance"], decimals))
+        )
+    widths = [max(len(row[k]) for row in rows) for k in range(3)]
+    lines = [f"capital needed under each margin mode ({asset}):"]
+    lines += [
+        f"{pad}{row[0]:<{widths[0]}}  {row[1]:>{widths[1]}}  {row[2]:>{widths[2]}}".rstrip() for row in rows
+    ]
+    portfolio, saving = c["portfolio"], c["saving"]
+    if portfolio is not None and saving is not None and saving["initial_percent"] is not None:
+        amount = saving["initial"]
+        percent = Fraction(*saving["initial_percent"])
+        if amount == 0:
+            text = "portfolio margin asks the same initial margin as cross"
+        else:
+            shown = (
+                f"{format_atoms(abs(amount), decimals)} {asset} ({format_fraction(round(abs(percent), 2))}%)"
+            )
+            text = (
+                f"portfolio margin asks {shown} {'less' if amount > 0 else 'more'} initial margin than cross"
+            )
+        lines.append(f"{pad}{text}{_driver(portfolio, asset, decimals)}")
+    if c["mode"] is not None:
+        lines.append(f"{pad}this account is in {c['mode']} margin")
+    if not c["portfolio_configured"]:
+        lines.append(f"{pad}portfolio margin is not configured for this venue")
+    return lines
+
+
+def _driver(p: dict[str, Any], asset: str, decimals: int) -> str:
+    """What set the portfolio requirement, in words (empty when nothing did)."""
+    driver = p["driver"]
+    if driver == "floor":
+        return (
+            f"; set by the floor on a gross notional of {format_atoms(p['gross_notional'], decimals)} {asset}"
+        )
+    if driver == "var":
+        return "; set by value at risk"
+    if driver == "stress":
+        worst = p["worst"]
+        if not worst:
+            return "; set by the stress grid"
+        moves = ", ".join(
+            f"{w['underlying']} {'+' if w['move_ppm'] > 0 else '-'}"
+            f"{format_fraction(Fraction(abs(w['move_ppm']), 10_000))}%"
+            + (
+                ""
+                if w["weight_ppm"] == 1_000_000
+                else f" at {format_fraction(Fraction(w['weight_ppm'], 10_000))}%"
+            )
+            for w in worst
+        )
+        return f"; set by the stress grid (worst move {moves})"
+    return ""
 
 
 def _margin_lines(m: dict[str, Any], money: Any, price: Any, size: Any, pad: str) -> list[str]:

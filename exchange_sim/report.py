@@ -16,6 +16,12 @@ decimal in whole units), prices ``{"ticks": int, "units": str}``, sizes ``{"lots
 str}`` (contracts), times integer microseconds. The only floats are the derived margin ratios
 (keys ``margin_ratio`` and the quantiles of ``margin_ratios``): maintenance / equity, rounded to
 six decimals; ``None`` where equity is not positive (the account is under water).
+
+``capital_efficiency`` (``None`` without margin rules): for each user account holding positions at
+the end, in ledger order, its margin ``mode`` and what its positions need under ``isolated``,
+``cross`` and ``portfolio`` margin (``initial`` and ``maintenance``; ``portfolio`` is ``None`` when
+the venue has no portfolio rules), and ``totals`` over those accounts
+(:mod:`exchange_sim.margin.efficiency`).
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ from exchange_sim.events import INPUTS, Ev
 from exchange_sim.instruments import Instrument
 from exchange_sim.journal import digest_of, read_bytes, read_journal
 from exchange_sim.liquidation.engine import BACKSTOP_ACCOUNT, INSURANCE_ACCOUNT, Outcome
+from exchange_sim.margin.efficiency import compare_account
+from exchange_sim.margin.isolated import SEPARATOR
 from exchange_sim.replay import apply_input
 from exchange_sim.units import format_atoms, format_fraction
 from exchange_sim.venue import Venue
@@ -357,6 +365,7 @@ class _Replayer:
             },
             "liquidations": self._liquidation_summary(),
             "accounts": self._accounts(venue),
+            "capital_efficiency": self._capital_efficiency(venue),
         }
         for fund in self.funds:
             key = "insurance_fund" if fund.account == INSURANCE_ACCOUNT else "backstop_vault"
@@ -464,6 +473,44 @@ class _Replayer:
             out[account.id] = entry
         return out
 
+    def _capital_efficiency(self, venue: Venue) -> dict[str, Any] | None:
+        """What each user account's positions at the end need under isolated, cross and portfolio
+        margin (:func:`exchange_sim.margin.efficiency.compare_account`), in ledger order, and the
+        totals over those accounts; ``None`` for a venue without margin rules."""
+        if getattr(venue.gate, "cross", None) is None:
+            venue = self.venue  # the run's venue was given a gate of its own: read the replayed one
+            if getattr(venue.gate, "cross", None) is None:
+                return None
+        d = self.decimals
+        modes = ("isolated", "cross", "portfolio")
+        sums = {mode: [0, 0] for mode in modes}
+        if getattr(venue.gate, "portfolio", None) is None:
+            del sums["portfolio"]
+
+        def pair(initial: int, maintenance: int) -> dict[str, Any]:
+            return {"initial": _money(initial, d), "maintenance": _money(maintenance, d)}
+
+        accounts = []
+        for account in venue.ledger.by_index:
+            if account.id.startswith("@") or SEPARATOR in account.id:
+                continue  # system accounts; isolated sub-accounts (counted with their main account)
+            comparison = compare_account(venue, account.id)
+            if not comparison.positions:
+                continue
+            entry: dict[str, Any] = {"account": account.id, "mode": venue.margin_mode(account.id)}
+            for mode in modes:
+                requirement = getattr(comparison, mode)
+                entry[mode] = (
+                    None if requirement is None else pair(requirement.initial, requirement.maintenance)
+                )
+                if requirement is not None:
+                    sums[mode][0] += requirement.initial
+                    sums[mode][1] += requirement.maintenance
+            accounts.append(entry)
+        totals: dict[str, Any] = {"accounts": len(accounts)}
+        totals.update({mode: pair(*sums[mode]) if mode in sums else None for mode in modes})
+        return {"asset": self.settlement, "accounts": accounts, "totals": totals}
+
     def series(self) -> dict:
         funds = {
             ("insurance_fund" if f.account == INSURANCE_ACCOUNT else "backstop_vault"): f.path
@@ -510,7 +557,8 @@ def _totals(venue: Venue, cross: Any, account: Any, flat_too: bool = False) -> t
         return None
     marks = {s: venue.marks.get(s) or venue.last_trade.last.get(s) or 0 for s in sizes}
     prices = {a: venue.index_prices.get(a, 0) for a in account.balances if a != cross.settlement}
-    equity, _, maintenance = cross.totals(account.balances, sizes, marks, prices)
+    model = venue.gate.model(account.id) if hasattr(venue.gate, "model") else cross  # portfolio accounts
+    equity, _, maintenance = model.totals(account.balances, sizes, marks, prices)
     return equity, maintenance
 
 

@@ -15,6 +15,10 @@ Final balances and equities at the mark 21,000 (USDC):
 - bob: 100,000 + 3,000 - 602 + 299 = 102,697, short 0.09: equity 102,697 - 1,890 = 100,807,
   maintenance 5% x 1,890 = 94.5.
 - maker: 1,000,000 + 602 - 299 = 1,000,303, short 0.01: equity 1,000,093, maintenance 10.5.
+
+``capital_efficiency`` lists bob and maker (the user accounts with positions) with their isolated
+and cross requirements; a hedged pair on a venue with portfolio rules (:func:`hedged_journal`)
+checks the portfolio column and the totals.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from exchange_sim.liquidation.engine import INSURANCE_ACCOUNT
 from exchange_sim.liquidation.rules import preset
 from exchange_sim.margin.brackets import Bracket, BracketSchedule
 from exchange_sim.margin.config import MarginConfig
+from exchange_sim.margin.portfolio import PortfolioRules, StressGrid
 from exchange_sim.orders import Side, TimeInForce
 from exchange_sim.report import (
     PLOT_FILES,
@@ -48,7 +53,7 @@ from exchange_sim.venue import Venue
 
 USDC = Asset("USDC", 6)
 U = 1_000_000  # atoms per USDC
-P = "BTC-PERP"
+P, F = "BTC-PERP", "BTC-FUT"
 
 
 def make_venue(rules: str, journal: JournalWriter, *, fund: str | None = "10000") -> Venue:
@@ -137,8 +142,120 @@ def test_summary_of_a_takeover_run() -> None:
     assert (run["start_us"], run["end_us"]) == (0, 3)
     assert run["package_version"]
 
+    # capital by margin mode, user accounts with positions at the end (alice is flat, the fund is a
+    # system account): bob short 0.09 at 21,000 = 1,890 USDC: initial 10% = 189, maintenance 94.5;
+    # maker short 0.01 = 210 USDC: 21 and 10.5. No portfolio rules: portfolio is null.
+    capital = s["capital_efficiency"]
+    assert capital["asset"] == "USDC"
+    assert capital["accounts"] == [
+        {
+            "account": "bob",
+            "mode": "cross",
+            "isolated": {"initial": money(189), "maintenance": money(94.5)},
+            "cross": {"initial": money(189), "maintenance": money(94.5)},
+            "portfolio": None,
+        },
+        {
+            "account": "maker",
+            "mode": "cross",
+            "isolated": {"initial": money(21), "maintenance": money(10.5)},
+            "cross": {"initial": money(21), "maintenance": money(10.5)},
+            "portfolio": None,
+        },
+    ]
+    assert capital["totals"] == {
+        "accounts": 2,
+        "isolated": {"initial": money(210), "maintenance": money(105)},
+        "cross": {"initial": money(210), "maintenance": money(105)},
+        "portfolio": None,
+    }
+
     # the final venue, when given, is where the final state is read: the same here
     assert summarize(data, venue=v) == s
+
+
+def hedged_journal() -> bytes:
+    """BTC-PERP and BTC-FUT (both as BTC-PERP above: 1,000 atoms a tick a lot, maintenance 5%,
+    initial 10%), portfolio rules: a +-10% stress grid (3 steps, extremes 20% at 35%), a 1% floor
+    on gross notional, maintenance half of initial. ``pm`` (portfolio) and ``iso`` (isolated) each
+    buy 1 BTC-PERP and sell 1 BTC-FUT at 30,000 from ``mm`` (cross); ``idle`` holds nothing;
+    marks 30,000 (PERP) and 30,300 (FUT)."""
+
+    def contract(symbol: str, kind: str) -> Instrument:
+        extra = {"expiry_us": 86_400_000_000} if kind == "future" else {}
+        return Instrument.create(
+            symbol, kind=kind, underlying="BTC", settlement=USDC, tick_size="1", lot_size="0.001", **extra
+        )
+
+    schedule = BracketSchedule.create([Bracket(0, 50_000, 100_000)])
+    rules = PortfolioRules(
+        ("BTC",), "stress", grid=StressGrid(("BTC",), (100_000,)), floor_ppm_of_gross=10_000
+    )
+    margin = MarginConfig("USDC", ((P, schedule), (F, schedule)), portfolio=rules)
+    journal = JournalWriter()
+    v = Venue(
+        VenueConfig((USDC,), (contract(P, "perpetual"), contract(F, "future")), margin=margin),
+        journal=journal,
+    )
+    for name, mode, cash in (
+        ("mm", "cross", "1000000"),
+        ("pm", "portfolio", "10000"),
+        ("iso", "isolated", "10000"),
+        ("idle", "portfolio", "10"),
+    ):
+        assert v.open_account(0, name, mode).ok
+        v.deposit(0, name, "USDC", cash)
+    v.set_mark_price(0, P, 30_000)
+    v.set_mark_price(0, F, 30_300)
+    for name in ("pm", "iso"):
+        assert v.submit(1, "mm", P, Side.SELL, 1_000, 30_000).resting
+        assert v.submit(1, name, P, Side.BUY, 1_000, 30_000, tif=TimeInForce.IOC).fills
+        assert v.submit(1, "mm", F, Side.BUY, 1_000, 30_000).resting
+        assert v.submit(1, name, F, Side.SELL, 1_000, 30_000, tif=TimeInForce.IOC).fills
+    return journal.getvalue()
+
+
+def test_capital_efficiency_with_portfolio_rules() -> None:
+    capital = summarize(hedged_journal())["capital_efficiency"]
+
+    def pair(initial: float, maintenance: float) -> dict[str, object]:
+        return {"initial": money(initial), "maintenance": money(maintenance)}
+
+    # pm and iso: PERP 30,000 USDC (initial 3,000, maintenance 1,500) + FUT 30,300 (3,030, 1,515):
+    # isolated = cross = 6,030 / 3,015. Portfolio: exposure 30,000 - 30,300 = -300 (+10% loses 30),
+    # the floor 1% x 60,300 = 603 is more: 603 / 301.5.
+    # mm holds the opposite legs twice: PERP 60,000 (6,000 / 3,000) + FUT 60,600 (6,060 / 3,030) =
+    # 12,060 / 6,030; exposure +600 (-10% loses 60), floor 1% x 120,600 = 1,206: 1,206 / 603.
+    # idle holds nothing and is left out; iso's sub-accounts are counted under iso.
+    assert capital["accounts"] == [
+        {
+            "account": "mm",
+            "mode": "cross",
+            "isolated": pair(12_060, 6_030),
+            "cross": pair(12_060, 6_030),
+            "portfolio": pair(1_206, 603),
+        },
+        {
+            "account": "pm",
+            "mode": "portfolio",
+            "isolated": pair(6_030, 3_015),
+            "cross": pair(6_030, 3_015),
+            "portfolio": pair(603, 301.5),
+        },
+        {
+            "account": "iso",
+            "mode": "isolated",
+            "isolated": pair(6_030, 3_015),
+            "cross": pair(6_030, 3_015),
+            "portfolio": pair(603, 301.5),
+        },
+    ]
+    assert capital["totals"] == {
+        "accounts": 3,
+        "isolated": pair(24_120, 12_060),
+        "cross": pair(24_120, 12_060),
+        "portfolio": pair(2_412, 1_206),
+    }
 
 
 def test_meta_is_merged_under_run() -> None:
@@ -271,6 +388,7 @@ def test_a_venue_without_margin_rules() -> None:
     assert s["insurance_fund"] is None and s["liquidations"]["rules"] is None
     assert s["accounts"]["b"]["balances"] == {"USDC": money(999.5)}
     assert s["accounts"]["b"]["equity"] is None
+    assert s["capital_efficiency"] is None
     assert time_series(data)["margin_ratios"] == []
     lines = summary_text(s)
     assert not any("liquidations" in line or "bad debt" in line for line in lines)
