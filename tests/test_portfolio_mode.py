@@ -348,3 +348,20 @@ def test_the_same_inputs_give_the_same_journal_and_replay_rebuilds_it() -> None:
     first, second = _scripted_run(), _scripted_run()
     assert first == second
     assert replay(first).ok
+
+
+def test_explain_gives_a_portfolio_account_its_portfolio_requirements_and_liquidation_price() -> None:
+    """A 20% scan range: 0.1 BTC at 30,000 needs 600 initial and 300 maintenance (its brackets
+    alone: 300 and 150). With 600 USDC, equity 600 + 0.1 (m - 30,000) falls below 0.01 m when
+    0.09 m < 2,400: from 26,666 (cross would say 25,263, where 0.095 m < 2,400)."""
+    from exchange_sim.margin.explain import explain
+
+    v = make_venue(rules=PortfolioRules(("BTC",), "stress", grid=StressGrid(("BTC",), (200_000,))))
+    open_with(v, "long", "portfolio", "600")
+    assert buy_long(v, "long")
+    e = explain(v, "long")
+    assert e.mode == "portfolio"
+    assert (e.equity, e.initial, e.maintenance) == (600 * U, 600 * U, 300 * U)
+    (position,) = e.positions
+    assert (position.initial, position.maintenance) == (300 * U, 150 * U)  # its brackets, alone
+    assert position.liquidation_price == 26_666

@@ -2,7 +2,11 @@
 
 An isolated account is explained as its main account (collateral) plus one breakdown per
 position sub-account (``Explanation.isolated``): each position's liquidation price there counts
-only the margin of that position (``margin/isolated.py``).
+only the margin of that position (``margin/isolated.py``). A portfolio account
+(``margin/portfolio_account.py``) has the same breakdown, but its requirements are the
+portfolio's, not the sum of the positions' brackets: each position row still shows its bracket
+requirements (what it would need alone), and its liquidation price is found against the
+portfolio requirement.
 
 :func:`explain` returns collateral per asset (before and after haircut), each position's size,
 entry, mark, notional, bracket, requirements, unrealised PnL, liquidation price and bankruptcy
@@ -97,6 +101,9 @@ def explain(venue: Venue, account_id: str) -> Explanation:
     reserved = gate.reserved(account_id)  # type: ignore[attr-defined]
     subs = venue.sub_accounts.get(account_id)
     if subs is None:
+        if account_id in venue.portfolio_accounts:
+            model = gate.portfolio  # type: ignore[attr-defined]
+            return _explain(venue, gate, cross, venue.account(account_id), "portfolio", (), reserved, model)
         return _explain(venue, gate, cross, venue.account(account_id), "cross", (), reserved)
     isolated = tuple(
         _explain(venue, gate, cross, sub, "isolated", (), 0)
@@ -107,12 +114,23 @@ def explain(venue: Venue, account_id: str) -> Explanation:
 
 
 def _explain(  # type: ignore[no-untyped-def]
-    venue: Venue, gate, cross, account, mode: str, isolated: tuple[Explanation, ...], reserved: int
+    venue: Venue,
+    gate,
+    cross,
+    account,
+    mode: str,
+    isolated: tuple[Explanation, ...],
+    reserved: int,
+    model=None,
 ) -> Explanation:
+    """``model``: the account's margin model when it is not ``cross`` (portfolio margin)."""
     sizes = {symbol: position.size for symbol, position in account.positions.items()}
     marks = gate.marks(sizes, "", 0)
     prices = {a: venue.index_prices.get(a, 0) for a in account.balances if a != cross.settlement}
     state: AccountMargin = cross.state(account.balances, sizes, marks, prices)
+    totals = (state.equity, state.initial, state.maintenance)
+    if model is not None:
+        totals = model.totals(account.balances, sizes, marks, prices)
     positions = []
     for p in state.positions:
         inst = venue.instruments[p.instrument]
@@ -129,7 +147,7 @@ def _explain(  # type: ignore[no-untyped-def]
                 p.initial,
                 p.maintenance,
                 p.value - cost,
-                liquidation_price(cross, account.balances, sizes, marks, prices, p.instrument),
+                liquidation_price(model or cross, account.balances, sizes, marks, prices, p.instrument),
                 bankruptcy_price(state.equity, p.size, p.mark, inst.atoms_per_tick_per_lot),
             )
         )
@@ -139,9 +157,7 @@ def _explain(  # type: ignore[no-untyped-def]
         state.settlement_balance,
         state.collateral,
         tuple(positions),
-        state.equity,
-        state.initial,
-        state.maintenance,
+        *totals,
         mode,
         isolated,
         reserved,
@@ -174,7 +190,8 @@ def liquidation_price(  # type: ignore[no-untyped-def]
     cross, balances, sizes, marks, prices, symbol: str
 ) -> int | None:
     """First tick, from the current mark toward the loss, where equity < maintenance (module
-    docstring), the other marks and the balances held fixed. Bisection, O(log price) evaluations."""
+    docstring), the other marks and the balances held fixed. Bisection, O(log price) evaluations.
+    ``cross``: the account's margin model (anything with ``totals``: cross or portfolio margin)."""
     trial = dict(marks)
 
     def below(m: int) -> bool:
