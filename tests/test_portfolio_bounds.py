@@ -1,7 +1,8 @@
 """The cheap bounds of portfolio margin against the exact requirement, and the scan's portfolio rows.
 
-``RequirementBounds.initial_bounds`` must bracket ``PortfolioRules.initial`` for every portfolio
-(random exposures from tiny to 10**15 atoms, hedged and not), and ``maintenance_upper`` must never
+``RequirementBounds.initial_bounds`` must bracket ``PortfolioRules.initial`` (and ``quick_high``
+bound it from above) for every portfolio (random exposures from tiny to 10**15 atoms, hedged
+and not), and ``maintenance_upper`` must never
 be below the exact maintenance. The health scan built with portfolio rules must flag every
 portfolio account that is below maintenance exactly, whatever the marks.
 """
@@ -58,6 +59,7 @@ def test_the_bounds_bracket_the_exact_requirement(name: str, e: list[int], extra
     exact = rules.initial(e, gross_notional=gross)
     low, high = bounds.initial_bounds(e, gross)
     assert low <= exact <= high
+    assert bounds.quick_high(e, gross) >= exact  # the per-fill shortcut's coarser bound
     assert high - low <= 4 + high // 10**9  # a few atoms apart: the exact value is rarely needed
     upper = bounds.maintenance_upper(np.array([e], dtype=np.float64), np.array([float(gross)]))[0]
     assert upper >= rules.maintenance_of(exact)

@@ -62,7 +62,9 @@ class RequirementBounds:
         "_cov_abs_max",
         "_direction_abs_max",
         "_directions",
+        "_floor_rate",
         "_h",
+        "_quick",
         "_sigmas",
         "_z",
         "correlated",
@@ -109,6 +111,17 @@ class RequirementBounds:
             self._z = normal_quantile(rules.confidence_ppm)
             self._h = rules.horizon_us / US_PER_YEAR
             self._sigmas = tuple(math.sqrt(max(0.0, row[u])) for u, row in enumerate(self._cov))
+        quick = [0.0] * len(names)
+        for u in range(len(names)):
+            if self.stress:
+                quick[u] = max(
+                    self._coefficients[u] / (PPM * PPM), self._column_max[u] if self.correlated else 0.0
+                )
+            if self.var:
+                quick[u] = max(quick[u], self._z * self._sigmas[u] * math.sqrt(self._h))
+        self._quick = tuple(quick)
+        """Per underlying, ``k_u`` of :meth:`quick_high`."""
+        self._floor_rate = rules.floor_ppm_of_gross / PPM
 
     # one account ------------------------------------------------------------------------
 
@@ -164,32 +177,18 @@ class RequirementBounds:
         low = max(0, math.floor(zh * math.sqrt(max(0.0, q - slack) * self._h) * (1 - _REL)) - 1)
         return low, high
 
-    def quick_high(self, e: Sequence[int], gross: int) -> int:
+    def quick_high(self, e: Sequence[int], gross: int) -> float:
         """An upper bound of the initial requirement in O(U), coarser than :meth:`initial_bounds`:
-        ``|e . d| <= sum_u |e_u| max_j |d_ju|`` for the joint directions, and
-        ``sqrt(e' Sigma e) <= sum_u |e_u| sigma_u`` for VaR (Cauchy-Schwarz, Sigma positive
-        semi-definite). A fill whose equity clears it needs nothing more."""
-        high = charge_ppm(gross, self.rules.floor_ppm_of_gross)
-        if self.stress:
-            single = joint = 0
-            if self.correlated:
-                size = 0.0
-                for x, c, m in zip(e, self._coefficients, self._column_max, strict=True):
-                    a = x if x >= 0 else -x
-                    if a * c > single:
-                        single = a * c
-                    size += a * m
-                joint = math.ceil(size * (1 + _REL)) + 1
-            else:
-                for x, c in zip(e, self._coefficients, strict=True):
-                    single += (x if x >= 0 else -x) * c
-            high = max(high, ceil_div(single, PPM * PPM), joint)
-        if self.var:
-            size = 0.0
-            for x, sigma in zip(e, self._sigmas, strict=True):
-                size += abs(x) * sigma
-            high = max(high, math.ceil(self._z * math.sqrt(self._h) * size * (1 + _REL)) + 1)
-        return high
+        ``sum_u |e_u| k_u`` with ``k_u`` the largest of ``c_u``, ``max_j |d_ju|`` (as
+        ``|e . d| <= sum_u |e_u| |d_u|``) and ``z sigma_u sqrt(h)`` (as ``sqrt(e' Sigma e) <=
+        sum_u |e_u| sigma_u`` for a positive semi-definite Sigma), or the floor if larger; in
+        float, raised by a relative ``2**-40`` and 2 atoms. Equity at least this needs nothing
+        more."""
+        size = 0.0
+        for x, k in zip(e, self._quick, strict=True):
+            size += (x if x >= 0 else -x) * k
+        floor = gross * self._floor_rate
+        return (size if size > floor else floor) * (1 + _REL) + 2.0
 
     def initial_bounds(self, e: Sequence[int], gross: int) -> tuple[int, int]:
         """``(low, high)`` with ``low <= rules.initial(e, gross_notional=gross) <= high``."""
