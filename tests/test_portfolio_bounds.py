@@ -2,9 +2,9 @@
 
 ``RequirementBounds.initial_bounds`` must bracket ``PortfolioRules.initial`` (and ``quick_high``
 bound it from above) for every portfolio (random exposures from tiny to 10**15 atoms, hedged
-and not), and ``maintenance_upper`` must never
-be below the exact maintenance. The health scan built with portfolio rules must flag every
-portfolio account that is below maintenance exactly, whatever the marks.
+and not), and ``maintenance_upper`` must never be below the exact maintenance. The health scan
+built with portfolio rules must flag every portfolio account that is below maintenance exactly,
+whatever the marks.
 """
 
 from __future__ import annotations
