@@ -275,6 +275,31 @@ def test_a_rate_change_liquidates_portfolio_and_cross_accounts_and_conserves_mon
     check(v, journal)
 
 
+def test_a_rate_change_liquidates_an_isolated_position_and_keeps_reservations_consistent() -> None:
+    """Isolated: the position's sub-account holds the 300 USDC its opening fill topped up
+    (initial 10% of 3,000); at 2.5x its maintenance is 375: liquidated alone. A resting order's
+    reservation (the reserve placement policy) is priced at the new rates too (and
+    ``Venue._check`` recomputes every cached one)."""
+    journal = JournalWriter()
+    common = {"underlying": "BTC", "settlement": USDC, "tick_size": "1", "lot_size": "0.001"}
+    perp = Instrument.create(P, kind="perpetual", **common)  # type: ignore[arg-type]
+    margin = MarginConfig("USDC", ((P, SCHEDULE),), placement="reserve")
+    v = Venue(VenueConfig((USDC,), (perp,), margin=margin, liquidation=preset("teaching")), journal=journal)
+    v.deposit_system(0, INSURANCE_ACCOUNT, "USDC", "10000")
+    v.open_account(0, "mm")
+    v.deposit(0, "mm", "USDC", "1000000")
+    v.set_mark_price(0, P, 30_000)
+    open_with(v, "iso", "isolated", "400")
+    open_with(v, "rich", "cross", "10000")
+    assert buy_long(v, "iso")
+    assert v.submit(2, "rich", P, Side.BUY, 10, 25_000).resting  # reserves 10% of 250 = 25
+    assert v.gate.reserved("rich") == 25 * U  # type: ignore[attr-defined]
+    assert v.set_margin_rates(3, {"BTC": 2_500_000}).ok
+    assert [r[1] for r in codes(journal, Ev.LIQUIDATION)] == [v.ledger.accounts["iso/BTC-PERP"].index]
+    assert v.gate.reserved("rich") == 62_500_000  # type: ignore[attr-defined]  # 25% of 250
+    check(v, journal)
+
+
 def test_a_grace_period_delays_the_liquidation_a_rate_change_causes() -> None:
     dynamic = DynamicMargin(3_600 * S, (("BTC", 800_000),), grace_us=60 * S)
     journal = JournalWriter()

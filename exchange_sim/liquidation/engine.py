@@ -220,6 +220,7 @@ class LiquidationEngine:
                 assert int(scan._sizes[column, row]) == sizes.get(symbol, 0), (key, symbol)
             for column, asset in enumerate(scan.assets):
                 assert scan._balances[column, row] == float(account.balances.get(asset, 0)), (key, asset)
+            assert bool(scan._portfolio[row]) == (key in venue.portfolio_accounts), key
         assert INSURANCE_ACCOUNT not in scan._rows and BACKSTOP_ACCOUNT not in scan._rows
         assert venue.ledger.touched == []
 
