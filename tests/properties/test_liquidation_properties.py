@@ -1,11 +1,13 @@
 """Liquidation invariants under random books of leveraged accounts and random mark paths.
 
 For every preset (and every position order, and the dydx preset with every partial rule), with
-accounts opening leveraged longs and shorts against each other and a maker resting a ladder of
-bids and asks, each mark update checks:
+accounts in cross, isolated or portfolio margin opening leveraged longs and shorts against a
+maker resting a ladder of bids and asks, each mark update and each dynamic-margin rate change
+(``MARGIN_RATES``, scales from 0.8x to 4x) checks:
 
-- exactly the units below maintenance at the new mark (computed beforehand from the state the
-  mark finds) get a ``LIQUIDATION`` event, and nobody else;
+- exactly the units below maintenance at the new mark or rates (computed beforehand from the
+  state the input finds, with margin models built here) get a ``LIQUIDATION`` event, and nobody
+  else;
 - afterwards each liquidated unit is healthy or flat, unless its ``LIQUIDATION_END`` says
   positions were left open (outcome 2): never with a fund takeover and an ample fund (rule sets
   without a takeover, or with a fund too small to cover a loss, may leave them for the next
@@ -28,6 +30,9 @@ from exchange_sim.liquidation.engine import BACKSTOP_ACCOUNT, INSURANCE_ACCOUNT,
 from exchange_sim.liquidation.rules import ORDERS, PARTIAL, PRESETS
 from exchange_sim.margin.brackets import Bracket, BracketSchedule
 from exchange_sim.margin.config import MarginConfig
+from exchange_sim.margin.cross import CrossMargin
+from exchange_sim.margin.portfolio import PortfolioRules, StressGrid
+from exchange_sim.margin.portfolio_account import PortfolioMargin
 from exchange_sim.orders import Side, TimeInForce
 from exchange_sim.units import Asset
 from exchange_sim.venue import Venue
@@ -36,17 +41,32 @@ USDC = Asset("USDC", 6)
 SYMBOLS = ("BTC-PERP", "ETH-PERP")
 START = {"BTC-PERP": 30_000, "ETH-PERP": 2_000}
 
+UNDERLYINGS = ("BTC", "ETH")
+PORTFOLIO = PortfolioRules(
+    UNDERLYINGS,
+    "stress",
+    grid=StressGrid(UNDERLYINGS, (80_000, 120_000), correlation=[[1, "0.7"], ["0.7", 1]]),
+    floor_ppm_of_gross=10_000,
+)
 accounts = st.lists(
     st.tuples(
         st.integers(200, 3_000),  # deposit, USDC
         st.sampled_from(SYMBOLS),
         st.sampled_from([Side.BUY, Side.SELL]),
         st.integers(1, 9),  # leverage
+        st.sampled_from(["cross", "isolated", "portfolio"]),
     ),
     min_size=2,
     max_size=6,
 )
-moves = st.lists(st.tuples(st.sampled_from(SYMBOLS), st.integers(-300, 300)), min_size=1, max_size=12)
+moves = st.lists(
+    st.one_of(
+        st.tuples(st.sampled_from(SYMBOLS), st.integers(-300, 300)),
+        st.tuples(st.just("rates"), st.sampled_from(UNDERLYINGS), st.integers(800_000, 4_000_000)),
+    ),
+    min_size=1,
+    max_size=12,
+)
 
 
 def build(
@@ -63,7 +83,7 @@ def build(
     schedule = BracketSchedule.create(
         [Bracket(0, 50_000, 100_000), Bracket(20_000_000_000, 100_000, 200_000)]
     )
-    margin = MarginConfig("USDC", tuple((s, schedule) for s in SYMBOLS))
+    margin = MarginConfig("USDC", tuple((s, schedule) for s in SYMBOLS), portfolio=PORTFOLIO)
     v = Venue(VenueConfig((USDC,), instruments, margin=margin, liquidation=rules), journal=journal)
     if fund:
         v.deposit_system(0, INSURANCE_ACCOUNT, "USDC", fund)
@@ -73,9 +93,9 @@ def build(
     v.deposit(0, "maker", "USDC", "10000000")
     for symbol in SYMBOLS:
         v.set_mark_price(0, symbol, START[symbol])
-    for n, (deposit, symbol, side, leverage) in enumerate(specs):
+    for n, (deposit, symbol, side, leverage, mode) in enumerate(specs):
         name = f"t{n}"
-        v.open_account(1, name)
+        v.open_account(1, name, mode)
         v.deposit(1, name, "USDC", str(deposit))
         lots = max(1, deposit * leverage * 1_000 // START[symbol])  # notional = deposit x leverage
         v.submit(2, "maker", symbol, Side(-side), lots, START[symbol])  # the other side rests
@@ -90,17 +110,26 @@ def build(
     return v
 
 
-def below_maintenance(v: Venue, symbol: str, mark: int) -> set[int]:
-    """Units below maintenance if ``symbol`` were marked at ``mark`` (nothing else changing)."""
+def below_maintenance(v: Venue, symbol: str, mark: int, scales: dict[str, int]) -> set[int]:
+    """Units below maintenance if ``symbol`` were marked at ``mark`` and ``scales`` were the
+    dynamic-margin scales in force (nothing else changing), by models built here."""
     engine = v.liquidation
     assert engine is not None
+    base = engine.cross
+    schedules = {
+        s: schedule.scaled(scales.get(s[:3], 1_000_000))
+        for s, schedule in v.config.margin.schedules  # type: ignore[union-attr]
+    }
+    cross = CrossMargin(base.settlement, base.instruments, schedules, base.assets, base.rules)
+    portfolio = PortfolioMargin(cross, PORTFOLIO.scaled(scales))
     out = set()
     for account, _ in engine.units():
         sizes = {s: p.size for s, p in account.positions.items() if p.size}
         if not sizes and account.balances.get("USDC", 0) >= 0:
             continue
         marks = {s: (mark if s == symbol else v.marks[s]) for s in sizes}
-        equity, _, maintenance = engine.cross.totals(account.balances, sizes, marks, {})
+        model = portfolio if account.id in v.portfolio_accounts else cross
+        equity, _, maintenance = model.totals(account.balances, sizes, marks, {})
         if equity < maintenance:
             out.add(account.index)
     return out
@@ -112,11 +141,20 @@ def run(preset: str, order: str, fund: int, specs: list, path: list) -> tuple[st
     problems = []
     ts = 10
     seen = 0
-    for symbol, move in path:
+    scales: dict[str, int] = {}
+    for step in path:
         ts += 1
-        mark = max(1, v.marks[symbol] * (1_000 + move) // 1_000)
-        expected = below_maintenance(v, symbol, mark)
-        v.set_mark_price(ts, symbol, mark)
+        if step[0] == "rates":
+            _, underlying, scale = step
+            scales[underlying] = scale
+            expected = below_maintenance(v, SYMBOLS[0], v.marks[SYMBOLS[0]], scales)
+            assert v.set_margin_rates(ts, {underlying: scale}).ok
+            symbol, mark = "rates", scale
+        else:
+            symbol, move = step
+            mark = max(1, v.marks[symbol] * (1_000 + move) // 1_000)
+            expected = below_maintenance(v, symbol, mark, scales)
+            v.set_mark_price(ts, symbol, mark)
         v._check()
         journal.flush()
         _, records = read_journal(bytes(journal._memory or b""))
@@ -125,6 +163,10 @@ def run(preset: str, order: str, fund: int, specs: list, path: list) -> tuple[st
         started = {r[1] for r in new if r[0] == Ev.LIQUIDATION}
         if started:
             event(f"{preset}: liquidations")
+            if symbol == "rates":
+                event("a rate change liquidated")
+            if any(v.ledger.by_index[i].id in v.portfolio_accounts for i in started):
+                event("a portfolio account liquidated")
         for code in (Ev.TAKEOVER, Ev.DELEVERAGED, Ev.SOCIALIZED, Ev.BAD_DEBT):
             if any(r[0] == code for r in new):
                 event(f"{preset}: {code.name}")
