@@ -40,6 +40,7 @@ _TRIGGERS = {
     Ev.SET_INDEX: "index price",
     Ev.FUNDING: "funding",
     Ev.SETTLE_EXPIRY: "expiry",
+    Ev.MARGIN_RATES: "margin rates",
 }
 _OUTCOMES = {0: "healthy again", 1: "flat", 2: "positions left open"}
 
@@ -189,6 +190,12 @@ def _trigger(venue: Venue, event: list[Any]) -> dict[str, Any] | None:
     name = _TRIGGERS.get(code)
     if name is None:
         return None
+    if code == Ev.MARGIN_RATES:  # dynamic margin: scales per underlying, in ppm
+        pairs = event[2] if isinstance(event[2], list) else []
+        return {
+            "input": name,
+            "scales": {str(p[0]): p[1] for p in pairs if isinstance(p, list) and len(p) == 2},
+        }
     if code == Ev.SET_INDEX:
         return {
             "input": name,
@@ -296,6 +303,9 @@ def explain_text(data: dict[str, Any], venue_config: VenueConfig | None = None) 
             cause = f" after the {trigger['input']} input on {symbol} ({shown})"
         elif trigger.get("input") == "funding":
             cause = f" after the funding of {trigger.get('instrument')} ({trigger.get('value')} ppm)"
+        elif trigger.get("input") == "margin rates":
+            scales = ", ".join(f"{u} x{Fraction(v, 1_000_000)}" for u, v in trigger.get("scales", {}).items())
+            cause = f" after the dynamic margin rates input ({scales or 'no scale changed'})"
         elif trigger.get("input") == "index price":
             cause = f" after the {trigger.get('asset')} index price input ({trigger.get('value')})"
         lines.append(

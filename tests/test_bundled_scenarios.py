@@ -14,6 +14,8 @@ Behaviours verified:
   (largest maintenance), ETH-only accounts untouched; adl: deleveraging events with profit
   closed beyond need, an insurance fund run down to near zero, no bad debt; book_cross and
   book_isolated: identical but for the margin mode, with different liquidation counts;
+  portfolio_crash: dynamic margin raises rates in the crash, which liquidates the cross hedges
+  while the portfolio hedges survive, and isolated positions go one by one;
 - the calm run is deterministic: the same run twice gives the same journal bytes.
 """
 
@@ -238,3 +240,21 @@ def test_book_cross_and_book_isolated_differ_only_in_margin_mode(runs: Any) -> N
     assert n_isolated > n_cross
     units = {isolated.account(e[1]) for _, e in isolated.of(Ev.LIQUIDATION)}
     assert all("/" in unit for unit in units)  # isolated: positions are liquidated one by one
+
+
+def test_portfolio_crash_separates_the_three_margin_modes(runs: Any) -> None:
+    """The same positions and money in each mode: the crash raises dynamic margin rates (a
+    MARGIN_RATES input with a scale above 1x), which alone liquidates the cross hedges; the
+    isolated positions are liquidated one by one; the portfolio hedges survive."""
+    run = runs("portfolio_crash")
+    rates = [e for _, e in run.of(Ev.MARGIN_RATES)]
+    assert rates and max(scale for e in rates for _, scale in e[2]) > 1_000_000
+    rate_times = {ts for ts, _ in run.of(Ev.MARGIN_RATES)}
+    liquidated = {run.account(e[1]): ts for ts, e in run.of(Ev.LIQUIDATION)}
+    by_rates = {name for name, ts in liquidated.items() if ts in rate_times}
+    assert {"basis_cross", "pair_cross"} <= by_rates
+    assert not {"basis_portfolio", "pair_portfolio", "basis_lean"} & set(liquidated)
+    assert any(name.startswith("basis_isolated/") for name in liquidated)  # one leg at a time
+    efficiency = run.summary["capital_efficiency"]["totals"]
+    assert efficiency["portfolio"]["initial"]["atoms"] < efficiency["cross"]["initial"]["atoms"]
+    assert run.summary["liquidations"]["bad_debt"]["atoms"] == 0
