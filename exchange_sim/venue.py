@@ -533,7 +533,7 @@ class Venue:
         unknown underlying, a scale outside 1..100x, or a covariance the rules cannot use.
         """
         _check_ts(ts)
-        pairs = [[u, v] for u, v in scales.items()] if isinstance(scales, dict) else _plain(scales)
+        pairs = _plain([[u, v] for u, v in scales.items()] if isinstance(scales, dict) else scales)
         cov = _plain(covariance)
         self._write_input((Ev.MARGIN_RATES, ts, pairs, cov))
         reason = self._stale(ts)
@@ -588,7 +588,9 @@ class Venue:
             return bad
         parsed: dict[str, int] = {}
         for pair in pairs:
-            if not (isinstance(pair, list) and len(pair) == 2 and pair[0] in known and pair[0] not in parsed):
+            if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)):
+                return bad
+            if pair[0] not in known or pair[0] in parsed:
                 return bad
             scale = pair[1]
             if type(scale) is not int or not 1 <= scale <= MAX_SCALE_PPM:

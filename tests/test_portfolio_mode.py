@@ -24,6 +24,7 @@ Hand-checked numbers:
 from __future__ import annotations
 
 from dataclasses import replace
+from decimal import Decimal
 
 import pytest
 
@@ -322,6 +323,8 @@ def test_a_grace_period_delays_the_liquidation_a_rate_change_causes() -> None:
         ({"BTC": 100_000_001}, None),
         ({"BTC": 1.5}, None),
         ([["BTC"]], None),
+        ([[["BTC"], 2_000_000]], None),  # an unhashable name
+        ({"BTC": Decimal("2")}, None),  # not an integer (journaled as its text)
         ({"BTC": 2_000_000}, [[0.5]]),  # a covariance for stress rules
     ],
 )
