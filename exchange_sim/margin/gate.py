@@ -1,4 +1,4 @@
-"""The cross-margin risk gate: every fill is checked for both sides against their post-trade state.
+"""The margin risk gate: every fill is checked for both sides against their post-trade state.
 
 For a candidate fill the gate computes, for the taker and then the maker, the account's
 cross-margin state (:mod:`exchange_sim.margin.cross`) before the fill and as it would be after
@@ -16,6 +16,11 @@ update through if the account is collateralised at initial margin afterwards, or
 does not make it riskier), and it is what lets an unhealthy account reduce but never add risk.
 A refused taker stops matching; a refused maker loses its order (``matching.py``). The gate
 changes nothing: the fill then applies in full, or not at all.
+
+A portfolio-margined account (``venue.portfolio_accounts``) is checked by the same rule with its
+portfolio requirements (:mod:`exchange_sim.margin.portfolio_account`): its exposures are cached
+and updated by the traded position, and integer bounds decide unless equity falls within a few
+atoms of the requirement (``docs/portfolio-margin.md``, "Every fill is checked").
 
 Prices: an instrument's mark is the venue's mark price, else its last trade, else (for the
 instrument being traded) the fill price; an asset's index price is the venue's, and an account
