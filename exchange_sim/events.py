@@ -33,7 +33,8 @@ SETTLE_EXPIRY        13    ts, instrument, settlement price (ticks, or a decimal
 FUNDING              14    ts, instrument, funding rate (ppm; > 0: longs pay shorts)
 SYSTEM_DEPOSIT       15    ts, account ("@insurance" or "@backstop"), asset, amount (atoms)
 MARGIN_RATES         16    ts, scales (an array of [underlying, scale ppm] pairs), covariance
-                           (an array of rows of floats, or nil): dynamic margin
+                           (an array of rows of floats, or nil) [, returns window (an array of
+                           rows of floats) for historical VaR]: dynamic margin
 ACCEPTED             20    order_id [, band limit price for a market order]
 REJECTED             21    reason
 FILL                 22    maker_order_id, price, lots, taker_fee, maker_fee (the taker is the

@@ -5,7 +5,7 @@
 action at or before ``until_us``. Anything can drive it: a plain loop over timestamps (tests, the
 demo), or the simulator's simpy process, which waits until :meth:`MarketFeed.next_time` and then
 advances to it. The venue journals everything the feed does (``SET_INDEX``, ``SET_MARK``,
-``FUNDING``, ``SETTLE_EXPIRY``), so a replay needs no feed.
+``FUNDING``, ``SETTLE_EXPIRY``, ``MARGIN_RATES``), so a replay needs no feed.
 
 What happens at one time, in this order (ties are broken by this order, then by the order of the
 scenario file, so a run is deterministic):
@@ -28,6 +28,11 @@ scenario file, so a run is deterministic):
    the clamp and cap), paid by :meth:`~exchange_sim.venue.Venue.apply_funding`.
 4. **Expiry** (a future's expiry time): settled at the exact mean of its window's index samples
    (:func:`exchange_sim.settlement.settlement_price`), or at the index when it has none.
+5. **Margin rates** (every ``interval`` of the venue's ``[margin.dynamic]``, the first one interval
+   after the start): each underlying's volatility from its window of one-step log returns, a
+   scale per underlying (:mod:`exchange_sim.margin.dynamic`), for portfolio VaR rules the EWMA
+   covariance, and for historical VaR the window of moves over the rules' horizon; one
+   ``MARGIN_RATES`` input when any of them changed.
 
 Indexes are kept in their own ticks (``IndexSpec.tick_size``) and converted exactly to each
 instrument's ticks (a :class:`~fractions.Fraction` when the instrument's tick is coarser), so a
@@ -162,10 +167,17 @@ class MarketFeed:
         self._returns: dict[str, deque[float]] = {}
         self._previous: dict[str, int] = {}
         self._var_underlyings: tuple[str, ...] = ()
+        self._levels: dict[str, deque[int]] = {}
+        """Historical VaR: each underlying's recent index values, for moves over the horizon."""
+        self._horizon_steps = 1
         if self._dynamic is not None:
             portfolio = margin.portfolio if margin is not None else None
             if portfolio is not None and portfolio.method in ("var", "max"):
                 self._var_underlyings = portfolio.underlyings
+                if portfolio.var_model == "historical":
+                    self._horizon_steps = max(1, portfolio.horizon_us // spec.step_us)
+                    size = self._dynamic.window + self._horizon_steps
+                    self._levels = {u: deque(maxlen=size) for u in portfolio.underlyings}
             names = dict.fromkeys((*self._dynamic.underlyings, *self._var_underlyings))
             self._rates_of = tuple(names)
             self._returns = {u: deque(maxlen=self._dynamic.window) for u in self._rates_of}
@@ -252,6 +264,10 @@ class MarketFeed:
             value = book_index(venue, follow, self._ticks[name])
             if value is not None:
                 self.index[name] = value
+        for name, levels in self._levels.items():
+            now = self.index.get(name)
+            if now is not None and now > 0:
+                levels.append(now)
         for name, window in self._returns.items():
             now = self.index.get(name)
             if now is not None and now > 0:
@@ -364,8 +380,25 @@ class MarketFeed:
             covariance = tuple(tuple(float(x) for x in row) for row in cov.tolist())
             if covariance == venue.margin_covariance:
                 covariance = None
-        if changed or covariance is not None:
-            venue.set_margin_rates(ts, changed, covariance)
+        returns = self._horizon_moves()
+        if returns is not None and returns == venue.margin_returns:
+            returns = None
+        if changed or covariance is not None or returns is not None:
+            venue.set_margin_rates(ts, changed, covariance, returns)
+
+    def _horizon_moves(self) -> tuple[tuple[float, ...], ...] | None:
+        """Historical VaR's window: the moves ``P_t / P_(t - H) - 1`` over the horizon (``H``
+        steps) of each underlying of the rules, for the last ``window`` steps (rows aligned on the
+        most recent index value); ``None`` until every underlying has at least one."""
+        levels = self._levels
+        if not levels:
+            return None
+        h = self._horizon_steps
+        length = min(len(values) for values in levels.values())
+        if length <= h:
+            return None
+        columns = [list(values)[-length:] for values in levels.values()]
+        return tuple(tuple(column[t] / column[t - h] - 1.0 for column in columns) for t in range(h, length))
 
     # ------------------------------------------------------------------ expiry
 

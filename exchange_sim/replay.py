@@ -138,7 +138,7 @@ def apply_input(venue: Venue, event: list[Any]) -> None:
     elif code == Ev.SYSTEM_DEPOSIT:
         venue.deposit_system(event[1], event[2], _asset(venue, event[3]), event[4])
     elif code == Ev.MARGIN_RATES:
-        venue.set_margin_rates(event[1], event[2], event[3])
+        venue.set_margin_rates(event[1], event[2], event[3], event[4] if len(event) > 4 else None)
     elif code == Ev.SET_REFERENCE:
         venue.set_reference_price(event[1], _instrument(venue, event[2]), event[3])
     else:

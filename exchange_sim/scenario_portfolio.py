@@ -30,7 +30,7 @@ from typing import Any
 from exchange_sim.instruments import Instrument
 from exchange_sim.margin.config import PLACEMENT_RESERVE, MarginConfig
 from exchange_sim.margin.dynamic import DynamicMargin
-from exchange_sim.margin.portfolio import METHODS, PortfolioRules, StressGrid
+from exchange_sim.margin.portfolio import METHODS, VAR_MODELS, PortfolioRules, StressGrid
 from exchange_sim.prices import correlation_matrix
 from exchange_sim.scenario import _Invalid, _show, _Table, _unit_errors
 from exchange_sim.scenario_market import _exact_item, _format_seconds, _positive_seconds
@@ -51,7 +51,7 @@ _STRESS_KEYS = (
     "joint_draws",
     "draw_seed",
 )
-_VAR_KEYS = ("volatility_ppm", "confidence_ppm", "horizon")
+_VAR_KEYS = ("volatility_ppm", "confidence_ppm", "horizon", "var_model")
 _PORTFOLIO_TABLE_KEYS = (*_COMMON_KEYS, *_STRESS_KEYS, *_VAR_KEYS)
 _METHOD_KEYS = {"stress": _STRESS_KEYS, "var": _VAR_KEYS, "max": (*_STRESS_KEYS, *_VAR_KEYS)}
 _DYNAMIC_KEYS = (
@@ -204,6 +204,7 @@ def _read_portfolio(table: _Table, margined: tuple[str, ...], settlement: str) -
             high=_MAX_VOL_PPM,
         )
         covariance = covariance_of(vols, correlation)
+        options["var_model"] = table.choice("var_model", list(VAR_MODELS), "parametric")
         if table.has("horizon"):
             options["horizon_us"] = _positive_seconds(table, "horizon", 0, _HORIZON_EXPECTED)
     for key in _RULE_INTS:  # confidence_ppm only with a VaR method (checked above)
@@ -439,7 +440,8 @@ def describe_portfolio_margin(margin: MarginConfig) -> list[str]:
                 for n, u in enumerate(rules.underlyings)
             )
             horizon = _format_seconds(rules.horizon_us)
-            parts.append(f"VaR at {rules.confidence_ppm} ppm over {horizon} s, volatility {vols} ppm")
+            model = "historical VaR" if rules.var_model == "historical" else "VaR"
+            parts.append(f"{model} at {rules.confidence_ppm} ppm over {horizon} s, volatility {vols} ppm")
         if rules.floor_ppm_of_gross:
             parts.append(f"floor {rules.floor_ppm_of_gross} ppm of gross")
         parts.append(f"maintenance {rules.maintenance_ppm_of_initial} ppm of initial")

@@ -48,6 +48,7 @@ from exchange_sim.margin.cross import CrossMargin
 from exchange_sim.margin.dynamic import MAX_SCALE_PPM
 from exchange_sim.margin.gate import CrossMarginGate
 from exchange_sim.margin.isolated import sub_account_id
+from exchange_sim.margin.portfolio import validate_window
 from exchange_sim.margin.portfolio_account import PortfolioMargin
 from exchange_sim.margin.reserve import ExposureBook
 from exchange_sim.matching import AcceptAll, RiskGate, fillable, match, plan
@@ -138,6 +139,8 @@ class Venue:
         :meth:`set_margin_rates` (absent: 1x)."""
         self.margin_covariance: tuple[tuple[float, ...], ...] | None = None
         """Dynamic margin: the covariance last given to portfolio VaR (``None``: the configured one)."""
+        self.margin_returns: tuple[tuple[float, ...], ...] | None = None
+        """Dynamic margin: the window of moves last given to historical VaR (``None``: none yet)."""
         self.marks: dict[str, int] = {}
         """Mark price (ticks) per instrument, as last set by :meth:`set_mark_price`."""
         self.index_prices: dict[str, int] = {}
@@ -520,7 +523,11 @@ class Venue:
     # ---------------------------------------------------------------- dynamic margin
 
     def set_margin_rates(
-        self, ts: int, scales: Any, covariance: Sequence[Sequence[float]] | None = None
+        self,
+        ts: int,
+        scales: Any,
+        covariance: Sequence[Sequence[float]] | None = None,
+        returns: Sequence[Sequence[float]] | None = None,
     ) -> Result:
         """Dynamic margin (:mod:`exchange_sim.margin.dynamic`): put margin scales in force.
 
@@ -528,23 +535,32 @@ class Venue:
         bracket rate of the contracts on an underlying becomes the configured rate times its
         scale, and so does the portfolio stress grid's scan range. ``covariance``: for portfolio
         rules with VaR, the annual covariance of the rules' underlyings to use from now on.
+        ``returns``: for historical VaR rules, the window of moves over the horizon (``T`` rows,
+        one move per underlying of the rules) to use from now on.
         Units pushed below maintenance are liquidated by the venue's rules, after the dynamic
         margin's ``grace_us``. Refused with ``INVALID_MARGIN_RATES`` (nothing changes) for an
-        unknown underlying, a scale outside 1..100x, or a covariance the rules cannot use.
+        unknown underlying, a scale outside 1..100x, or a covariance or window the rules cannot use.
         """
         _check_ts(ts)
         pairs = _plain([[u, v] for u, v in scales.items()] if isinstance(scales, dict) else scales)
         cov = _plain(covariance)
-        self._write_input((Ev.MARGIN_RATES, ts, pairs, cov))
+        record: tuple[Any, ...] = (Ev.MARGIN_RATES, ts, pairs, cov)
+        window = None
+        if returns is not None:  # only then: journals without historical VaR keep their shape
+            window = _plain(returns)
+            record += (window,)
+        self._write_input(record)
         reason = self._stale(ts)
         gate = self.gate
         parsed: dict[str, int] = {}
-        matrix = None
+        matrix = moves = None
         if reason is None:
             if not isinstance(gate, CrossMarginGate):
                 reason = Reason.MARGIN_NOT_CONFIGURED
             else:
                 parsed, matrix, reason = self._margin_rates(gate, pairs, cov)
+                if reason is None and window is not None:
+                    moves, reason = self._returns_window(gate, window)
         if reason is not None:
             return self._reject(reason)
         assert isinstance(gate, CrossMarginGate)
@@ -554,6 +570,8 @@ class Venue:
         self.margin_scales.update(parsed)
         if matrix is not None:
             self.margin_covariance = matrix
+        if moves is not None:
+            self.margin_returns = moves
         base = self.config.margin.schedule_map()  # type: ignore[union-attr]
         schedules = gate.cross.schedules
         for symbol, inst in self.instruments.items():
@@ -561,7 +579,9 @@ class Venue:
                 schedules[symbol] = base[symbol].scaled(parsed[inst.underlying])  # type: ignore[index]
         gate.schedules_changed()
         if gate.portfolio is not None:
-            gate.portfolio.set_rules(gate.portfolio.base.scaled(self.margin_scales, self.margin_covariance))
+            gate.portfolio.set_rules(
+                gate.portfolio.base.scaled(self.margin_scales, self.margin_covariance, self.margin_returns)
+            )
         self.price_epoch += 1  # every cached requirement is stale
         if engine is not None:
             engine.scan.schedules_changed()
@@ -612,6 +632,22 @@ class Venue:
         except UnitError:
             return bad
         return parsed, matrix, None
+
+    def _returns_window(
+        self, gate: CrossMarginGate, window: Any
+    ) -> tuple[tuple[tuple[float, ...], ...] | None, Reason | None]:
+        """Validate a ``MARGIN_RATES`` input's window of moves for historical VaR rules."""
+        portfolio = gate.portfolio
+        if portfolio is None or portfolio.base.var_model != "historical" or portfolio.base.method == "stress":
+            return None, Reason.INVALID_MARGIN_RATES
+        if not isinstance(window, list) or any(
+            not isinstance(row, list) or any(type(x) is not float for x in row) for row in window
+        ):
+            return None, Reason.INVALID_MARGIN_RATES
+        try:
+            return validate_window(window, len(portfolio.base.underlyings)), None
+        except UnitError:
+            return None, Reason.INVALID_MARGIN_RATES
 
     # ---------------------------------------------------------------- funding
 

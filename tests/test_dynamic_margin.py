@@ -179,3 +179,22 @@ def test_var_rules_get_the_ewma_covariance_of_the_index_returns() -> None:
     assert v.gate.portfolio.rules.covariance == ((0.0,),)  # type: ignore[attr-defined]
     v._check()
     assert replay(bytes(journal._memory or b"")).ok
+
+
+def test_historical_var_rules_get_the_moves_over_the_horizon_from_the_feed() -> None:
+    """Horizon 5 s with one-second steps: each row is P_t / P_(t-5) - 1. The window keeps the
+    last 20 rows (the dynamic margin's window); at 100 s the index has been flat at 30,000
+    since 60 s, so every move in it is 0."""
+    rules = PortfolioRules(("BTC",), "var", covariance=[[0.64]], var_model="historical", horizon_us=5 * S)
+    v, journal = run_feed(rules)
+    sent = rates(journal)
+    assert all(len(r) == 5 for r in sent)  # scales, covariance and the window, every time
+    first = sent[0]
+    assert first[1] == 10 * S and first[4] == [[0.0]] * 6  # 11 flat values at 10 s: 6 moves
+    at_30 = next(r for r in sent if r[1] == 30 * S)
+    index = [30_000] * 21 + [31_500 if t % 2 else 30_000 for t in range(21, 31)]  # values at 0 .. 30 s
+    moves = [index[t] / index[t - 5] - 1.0 for t in range(5, 31)][-20:]
+    assert at_30[4] == [[m] for m in moves]
+    assert v.margin_returns == tuple((0.0,) for _ in range(20))
+    v._check()
+    assert replay(bytes(journal._memory or b"")).ok

@@ -393,3 +393,33 @@ def test_explain_gives_a_portfolio_account_its_portfolio_requirements_and_liquid
     (position,) = e.positions
     assert (position.initial, position.maintenance) == (300 * U, 150 * U)  # its brackets, alone
     assert position.liquidation_price == 26_666
+
+
+# historical VaR -------------------------------------------------------------------------------
+
+
+def test_historical_var_rules_charge_the_windows_loss_once_a_window_arrives() -> None:
+    """Historical VaR at a confidence of 500,001 ppm over three moves allows k = floor(3 x
+    499,999 / 1,000,000) = 1 loss above it: the 2nd worst. Long 1 BTC (30,000 USDC) over moves
+    -12.5%, -25% and +6.25% loses 3,750, 7,500 and -1,875: VaR 3,750 USDC. Before a window the
+    rules charge the parametric VaR of their covariance (80%, one day at 50.0001%: about 0)."""
+    rules = PortfolioRules(
+        ("BTC",), "var", covariance=[[0.64]], confidence_ppm=500_001, var_model="historical"
+    )
+    journal = JournalWriter()
+    v = make_venue(journal, rules=rules)
+    open_with(v, "p", "portfolio", "5000")
+    assert buy_long(v, "p", lots=1_000)
+    parametric = rules.initial([30_000 * U])
+    assert v.gate.available("p") == 5_000 * U - parametric  # type: ignore[attr-defined]
+    assert v.set_margin_rates(2, {}, None, [[-0.125], [-0.25], [0.0625]]).ok
+    assert v.margin_returns == ((-0.125,), (-0.25,), (0.0625,))
+    assert v.gate.available("p") == 5_000 * U - 3_750 * U  # type: ignore[attr-defined]
+    assert v.set_margin_rates(3, {}, None, [[-1.0]]).reason is Reason.INVALID_MARGIN_RATES  # a 100% fall
+    assert v.set_margin_rates(3, {}, None, [[-0.1, 0.1]]).reason is Reason.INVALID_MARGIN_RATES  # 2 columns
+    check(v, journal)
+
+
+def test_a_returns_window_needs_historical_var_rules() -> None:
+    v = make_venue()
+    assert v.set_margin_rates(1, {}, None, [[0.1]]).reason is Reason.INVALID_MARGIN_RATES

@@ -538,3 +538,14 @@ def test_documented_validate_lines(tmp_path: Path, capsys: pytest.CaptureFixture
     printed = [line for line in out if line.startswith(("  portfolio margin", "  dynamic margin"))]
     documented = section.split("```\n  portfolio margin", 1)[1].split("```", 1)[0]
     assert printed == ("  portfolio margin" + documented).splitlines()
+
+
+def test_var_model_historical_and_a_bad_var_model() -> None:
+    rules = load(_p(var_model='"historical"', horizon='"60"')).venue.margin.portfolio  # type: ignore[union-attr]
+    assert (rules.var_model, rules.horizon_us, rules.returns_window) == ("historical", 60_000_000, None)
+    assert load(_p()).venue.margin.portfolio.var_model == "parametric"  # type: ignore[union-attr]
+    err = error(_p(var_model='"monte_carlo"'))
+    assert err.field == "margin.portfolio.var_model"
+    assert '"parametric", "historical"' in err.expected
+    err = error(scenario({"scan_ppm": "{ BTC = 1, ETH = 1 }", "var_model": '"historical"'}))
+    assert err.field == "margin.portfolio.var_model"  # a VaR key, refused with method "stress"

@@ -52,7 +52,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from exchange_sim.margin.cross import CrossMargin
-from exchange_sim.margin.portfolio import StressGrid, parametric_var, stress_requirement
+from exchange_sim.margin.portfolio import StressGrid
 from exchange_sim.margin.portfolio_account import PortfolioMargin
 from exchange_sim.units import PPM, charge_ppm
 
@@ -279,15 +279,10 @@ def _portfolio(
     initial, maintenance = model.requirements(sizes, marks)
     floor = charge_ppm(gross, rules.floor_ppm_of_gross)
     grid = rules.grid if rules.method in ("stress", "max") else None
-    stress = var = None
     worst: tuple[StressMove, ...] | None = None
-    if grid is not None:
-        by_name = dict(zip(rules.underlyings, e, strict=True))
-        stress = stress_requirement(by_name, grid, 0) if gross else 0
-        if grid.correlation is None:
-            worst = _worst_moves(grid, by_name)
-    if rules.method in ("var", "max"):
-        var = parametric_var(e, rules.covariance, rules.confidence_ppm, rules.horizon_us) if gross else 0
+    stress, var, _ = rules.parts(e, gross_notional=gross)
+    if grid is not None and grid.correlation is None:
+        worst = _worst_moves(grid, dict(zip(rules.underlyings, e, strict=True)))
     parts = (("stress", stress), ("var", var), ("floor", floor))
     driver = next((name for name, part in parts if part == initial), None) if initial else None
     return PortfolioRequirement(

@@ -105,6 +105,7 @@ from exchange_sim.units import PPM, UnitError, ceil_div, charge_ppm, require_key
 
 __all__ = [
     "METHODS",
+    "VAR_MODELS",
     "PortfolioRules",
     "StressGrid",
     "delta_exposures",
@@ -115,11 +116,14 @@ __all__ = [
     "portfolio_loss",
     "stress_requirement",
     "stress_requirements",
+    "validate_window",
     "worst_loss",
 ]
 
 METHODS = ("stress", "var", "max")
 """The methods :class:`PortfolioRules` accepts."""
+VAR_MODELS = ("parametric", "historical")
+"""How :class:`PortfolioRules` computes value at risk."""
 
 _QUANTILE_ULPS = 4
 """:func:`normal_quantile` rounds the float64 quantile up by this many units in the last place."""
@@ -730,6 +734,25 @@ def ewma_covariance(returns: Any, lam: float = 0.94, *, step_us: int | None = No
     return cov
 
 
+def validate_window(rows: Any, n: int) -> tuple[tuple[float, ...], ...]:
+    """``rows`` as a validated ``T x n`` window of relative moves (finite floats above -1, T >= 1),
+    a tuple of rows of floats; :class:`~exchange_sim.units.UnitError` otherwise."""
+    window = np.asarray(rows, dtype=np.float64) if not isinstance(rows, str | bytes) else np.zeros(0)
+    if window.ndim != 2 or window.shape[0] == 0 or window.shape[1] != n or not np.all(np.isfinite(window)):
+        raise UnitError(
+            f"returns_window must be a finite (T, {n}) array with T >= 1",
+            field="returns_window",
+            expected=f"T >= 1 rows of {n} relative moves (fractions above -1)",
+        )
+    if np.any(window <= -1.0):
+        raise UnitError(
+            "returns_window moves must be above -1 (a fall of less than 100%)",
+            field="returns_window",
+            expected=f"T >= 1 rows of {n} relative moves (fractions above -1)",
+        )
+    return tuple(tuple(float(x) for x in row) for row in window.tolist())
+
+
 def historical_var(exposures: Sequence[int], returns_window: Any, confidence_ppm: int = 990_000) -> int:
     """Historical-simulation value at risk in atoms: a past move's exact loss, rounded up.
 
@@ -782,6 +805,12 @@ class PortfolioRules:
         covariance: ``U x U`` annual covariance of log returns (required by ``"var"`` and ``"max"``),
             kept as a tuple of rows of floats.
         confidence_ppm, horizon_us: of the VaR (default 99%, one day).
+        var_model: ``"parametric"`` (default: :func:`parametric_var` of ``covariance``) or
+            ``"historical"`` (:func:`historical_var` over ``returns_window``; the parametric VaR
+            of ``covariance`` while there is no window yet).
+        returns_window: for ``"historical"``: ``T x U`` relative moves of the underlyings over
+            the horizon (fractions above -1, oldest first), kept as a tuple of rows of floats;
+            dynamic margin's feed replaces it with the simulated run's own (``MARGIN_RATES``).
         floor_ppm_of_gross: the initial requirement is at least this fraction of gross notional.
         maintenance_ppm_of_initial: maintenance is this fraction of initial, rounded up (default
             50%, as Paradex; Deribit's model parameters show ``mm_factor`` 0.8), from 1 to ``PPM``.
@@ -799,6 +828,8 @@ class PortfolioRules:
     horizon_us: int = 86_400_000_000
     floor_ppm_of_gross: int = 0
     maintenance_ppm_of_initial: int = 500_000
+    var_model: str = "parametric"
+    returns_window: Any = None
 
     def __post_init__(self) -> None:
         if (
@@ -837,6 +868,21 @@ class PortfolioRules:
             )
             normal_quantile(self.confidence_ppm)
             _int_in(self.horizon_us, "horizon_us", 0, 100 * US_PER_YEAR, "a horizon in microseconds >= 0")
+        if self.var_model not in VAR_MODELS:
+            raise UnitError(
+                f"var_model must be one of {', '.join(VAR_MODELS)}, got {self.var_model!r}",
+                field="var_model",
+                expected='"parametric" or "historical"',
+                got=self.var_model,
+            )
+        if self.returns_window is not None:
+            if self.var_model != "historical" or self.method == "stress":
+                raise UnitError(
+                    "returns_window is used only by historical VaR",
+                    field="returns_window",
+                    expected='var_model "historical" with method "var" or "max"',
+                )
+            object.__setattr__(self, "returns_window", validate_window(self.returns_window, len(names)))
         _int_in(self.floor_ppm_of_gross, "floor_ppm_of_gross", 0, PPM, f"a rate in ppm from 0 to {PPM}")
         _int_in(
             self.maintenance_ppm_of_initial,
@@ -857,18 +903,30 @@ class PortfolioRules:
             raise UnitError(f"exposures must have {len(self.underlyings)} values", field="exposures")
         return out
 
+    def parts(
+        self, exposures: Mapping[str, int] | Sequence[int], *, gross_notional: int | None = None
+    ) -> tuple[int | None, int | None, int]:
+        """``(stress, var, floor)`` in atoms, exact, rounded up: the worst loss over the grid
+        (``None`` unless the method uses it), the value at risk (historical over
+        ``returns_window`` when there is one, else parametric; ``None`` unless the method uses
+        it) and the floor on gross notional. :meth:`initial` is the largest of them."""
+        e = self._vector(exposures)
+        floor = charge_ppm(_gross(e, gross_notional), self.floor_ppm_of_gross)
+        stress = var = None
+        if self.method in ("stress", "max") and self.grid is not None:
+            stress = stress_requirement(dict(zip(self.underlyings, e, strict=True)), self.grid, 0)
+        if self.method in ("var", "max"):
+            if self.returns_window is not None:
+                var = historical_var(e, self.returns_window, self.confidence_ppm)
+            else:
+                var = parametric_var(e, self.covariance, self.confidence_ppm, self.horizon_us)
+        return stress, var, floor
+
     def initial(
         self, exposures: Mapping[str, int] | Sequence[int], *, gross_notional: int | None = None
     ) -> int:
         """The initial requirement in atoms (exact, rounded up), at least the floor."""
-        e = self._vector(exposures)
-        value = charge_ppm(_gross(e, gross_notional), self.floor_ppm_of_gross)
-        if self.method in ("stress", "max") and self.grid is not None:
-            by_name = dict(zip(self.underlyings, e, strict=True))
-            value = max(value, stress_requirement(by_name, self.grid, 0))
-        if self.method in ("var", "max"):
-            value = max(value, parametric_var(e, self.covariance, self.confidence_ppm, self.horizon_us))
-        return value
+        return max(part for part in self.parts(exposures, gross_notional=gross_notional) if part is not None)
 
     def maintenance_of(self, initial: int) -> int:
         """``ceil(initial x maintenance_ppm_of_initial / PPM)``."""
@@ -892,6 +950,8 @@ class PortfolioRules:
             "horizon_us": self.horizon_us,
             "floor_ppm_of_gross": self.floor_ppm_of_gross,
             "maintenance_ppm_of_initial": self.maintenance_ppm_of_initial,
+            **({"var_model": self.var_model} if self.var_model != "parametric" else {}),
+            **({"returns_window": [list(r) for r in self.returns_window]} if self.returns_window else {}),
         }
 
     @classmethod
@@ -907,12 +967,17 @@ class PortfolioRules:
             horizon_us=data.get("horizon_us", 86_400_000_000),
             floor_ppm_of_gross=data.get("floor_ppm_of_gross", 0),
             maintenance_ppm_of_initial=data.get("maintenance_ppm_of_initial", 500_000),
+            var_model=data.get("var_model", "parametric"),
+            returns_window=data.get("returns_window"),
         )
 
-    def scaled(self, scales_ppm: Mapping[str, int], covariance: Any = None) -> PortfolioRules:
+    def scaled(
+        self, scales_ppm: Mapping[str, int], covariance: Any = None, returns: Any = None
+    ) -> PortfolioRules:
         """The rules under dynamic margin: the grid's scan ranges times ``scales_ppm``
         (:meth:`StressGrid.scaled`) and, for VaR, ``covariance`` if given (an estimate of recent
-        returns) else the configured one with each underlying's volatility times its scale."""
+        returns) else the configured one with each underlying's volatility times its scale; for
+        historical VaR, ``returns`` (the run's own window) if given."""
         grid = None if self.grid is None else self.grid.scaled(scales_ppm)
         cov = self.covariance
         if self.method in ("var", "max"):
@@ -930,4 +995,6 @@ class PortfolioRules:
             horizon_us=self.horizon_us,
             floor_ppm_of_gross=self.floor_ppm_of_gross,
             maintenance_ppm_of_initial=self.maintenance_ppm_of_initial,
+            var_model=self.var_model,
+            returns_window=returns if returns is not None else self.returns_window,
         )

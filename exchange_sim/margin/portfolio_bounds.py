@@ -66,6 +66,7 @@ class RequirementBounds:
         "_h",
         "_quick",
         "_sigmas",
+        "_window",
         "_z",
         "correlated",
         "rules",
@@ -105,6 +106,10 @@ class RequirementBounds:
         self._cov_abs_max = 0.0
         self._z = self._h = 0.0
         self._sigmas: tuple[float, ...] = ()
+        self._window: np.ndarray | None = None
+        """Historical VaR's window of moves, ``(T, U)`` (``None``: parametric VaR)."""
+        if self.var and rules.returns_window is not None:
+            self._window = np.array(rules.returns_window, dtype=np.float64)
         if self.var:
             self._cov = rules.covariance
             self._cov_abs_max = max(abs(x) for row in self._cov for x in row)
@@ -117,7 +122,9 @@ class RequirementBounds:
                 quick[u] = max(
                     self._coefficients[u] / (PPM * PPM), self._column_max[u] if self.correlated else 0.0
                 )
-            if self.var:
+            if self.var and self._window is not None:  # a past move's loss is at most sum |e_u r_u|
+                quick[u] = max(quick[u], float(np.abs(self._window[:, u]).max()))
+            elif self.var:
                 quick[u] = max(quick[u], self._z * self._sigmas[u] * math.sqrt(self._h))
         self._quick = tuple(quick)
         """Per underlying, ``k_u`` of :meth:`quick_high`."""
@@ -161,7 +168,12 @@ class RequirementBounds:
         return low, high
 
     def var_bounds(self, e: Sequence[int]) -> tuple[int, int]:
-        """``(low, high)`` of the parametric VaR (:func:`~exchange_sim.margin.portfolio.parametric_var`)."""
+        """``(low, high)`` of the parametric VaR (:func:`~exchange_sim.margin.portfolio.parametric_var`);
+        for historical VaR ``(0, sum |e_u| max_t |r_tu|)``, so that the exact value is computed
+        whenever equity is below that."""
+        if self._window is not None:
+            size = sum(abs(x) * k for x, k in zip(e, self._quick, strict=True))
+            return 0, math.ceil(size * (1 + _REL)) + 1
         floats = [float(x) for x in e]
         q = 0.0
         spread = 0.0
@@ -222,7 +234,15 @@ class RequirementBounds:
                 stress = np.maximum(stress, joint)
             initial = np.maximum(initial, stress)
             size *= 1.0 + max(c.max(initial=0.0), self._direction_abs_max)
-        if self.var:
+        if self.var and self._window is not None:  # the (k + 1)-th worst past move, as historical_var
+            window = self._window
+            t = window.shape[0]
+            k = min(t * (PPM - rules.confidence_ppm) // PPM, t - 1)
+            losses = -(exposures @ window.T)
+            kth = np.partition(losses, t - 1 - k, axis=1)[:, t - 1 - k] if losses.shape[0] else losses[:, 0]
+            slack = _SCAN_REL * np.abs(exposures).sum(axis=1) * float(np.abs(window).max()) + 2.0
+            initial = np.maximum(initial, np.maximum(kth, 0.0) + slack)
+        elif self.var:
             cov = np.array(self._cov, dtype=np.float64)
             q = np.einsum("au,uv,av->a", exposures, cov, exposures)
             q += _SCAN_REL * self._cov_abs_max * size * size
