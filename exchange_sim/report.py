@@ -17,6 +17,9 @@ str}`` (contracts), times integer microseconds. The only floats are the derived 
 (keys ``margin_ratio`` and the quantiles of ``margin_ratios``): maintenance / equity, rounded to
 six decimals; ``None`` where equity is not positive (the account is under water).
 
+``dynamic_margin`` (only with dynamic margin rules): every change of the scales in force (time,
+scale in ppm per underlying) and each underlying's highest scale with when it was first reached.
+
 ``capital_efficiency`` (``None`` without margin rules): for each user account holding positions at
 the end, in ledger order, its margin ``mode`` and what its positions need under ``isolated``,
 ``cross`` and ``portfolio`` margin (``initial`` and ``maintenance``; ``portfolio`` is ``None`` when
@@ -185,6 +188,8 @@ class _Replayer:
         self.markers: list[list[Any]] = []
         self.bad_debt = [[self.start, 0]]
         self.ratios: list[dict[str, Any]] = []
+        self.rates: list[list[Any]] = []
+        """Dynamic margin: ``[time, {underlying: scale ppm}]`` after each accepted rate change."""
         # taker attribution
         self._pending: list[str | None] = []  # instruments of the orders the current input submits
         self._instrument_of: dict[int, str] = {}
@@ -250,6 +255,9 @@ class _Replayer:
             path = self.instruments[symbol].open_interest
             if lots != path[-1][1]:
                 path.append([now, lots])
+        scales = self.venue.margin_scales
+        if code == Ev.MARGIN_RATES and scales and (not self.rates or self.rates[-1][1] != scales):
+            self.rates.append([now, dict(scales)])
         if code in (Ev.SET_MARK, Ev.SETTLE_EXPIRY):
             symbol = event[2] if type(event[2]) is str else self._symbol(event[2])
             mark = self.venue.marks.get(symbol) if symbol is not None else None
@@ -367,11 +375,27 @@ class _Replayer:
             "accounts": self._accounts(venue),
             "capital_efficiency": self._capital_efficiency(venue),
         }
+        if self.config.margin is not None and self.config.margin.dynamic is not None:
+            summary["dynamic_margin"] = self._dynamic_summary()
         for fund in self.funds:
             key = "insurance_fund" if fund.account == INSURANCE_ACCOUNT else "backstop_vault"
             summary[key] = self._fund_summary(fund)
         summary.setdefault("insurance_fund", None)
         return summary
+
+    def _dynamic_summary(self) -> dict[str, Any]:
+        """Dynamic margin's scales over the run: each change (time, scale ppm per underlying), and
+        each underlying's highest scale and when it was first reached."""
+        peaks: dict[str, dict[str, int]] = {}
+        for ts, scales in self.rates:
+            for underlying, scale in scales.items():
+                peak = peaks.get(underlying)
+                if peak is None or scale > peak["scale_ppm"]:
+                    peaks[underlying] = {"scale_ppm": scale, "ts": ts}
+        return {
+            "changes": [{"ts": ts, "scales_ppm": scales} for ts, scales in self.rates],
+            "highest": peaks,
+        }
 
     def _instrument_summary(self, venue: Venue, stats: _Instrument) -> dict[str, Any]:
         inst = stats.inst

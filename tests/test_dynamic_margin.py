@@ -198,3 +198,18 @@ def test_historical_var_rules_get_the_moves_over_the_horizon_from_the_feed() -> 
     assert v.margin_returns == tuple((0.0,) for _ in range(20))
     v._check()
     assert replay(bytes(journal._memory or b"")).ok
+
+
+def test_the_summary_lists_the_scale_changes_and_each_underlyings_highest_scale() -> None:
+    from exchange_sim.report import summarize
+
+    _, journal = run_feed()
+    journal.flush()
+    summary = summarize(bytes(journal._memory or b""))
+    assert summary["dynamic_margin"] == {
+        "changes": [
+            {"ts": 30 * S, "scales_ppm": {"BTC": 3_000_000}},
+            {"ts": 80 * S, "scales_ppm": {"BTC": 1_000_000}},
+        ],
+        "highest": {"BTC": {"scale_ppm": 3_000_000, "ts": 30 * S}},
+    }
