@@ -80,6 +80,9 @@ class PortfolioMargin:
     def requirements(self, sizes: Mapping[str, int], marks: Mapping[str, int]) -> tuple[int, int]:
         """``(initial, maintenance)`` in atoms, exact."""
         e, gross, _ = self.exposures(sizes, marks)
+        return self._requirements(e, gross)
+
+    def _requirements(self, e: list[int], gross: int) -> tuple[int, int]:
         initial = self.rules.initial(e, gross_notional=gross) if gross else 0
         return initial, self.rules.maintenance_of(initial)
 
@@ -93,25 +96,20 @@ class PortfolioMargin:
         """``(equity, initial, maintenance)``: :meth:`CrossMargin.totals` with the portfolio's
         requirements."""
         e, gross, total = self.exposures(sizes, marks)
-        equity = self.cross.collateral_equity(balances, prices) + total
-        initial = self.rules.initial(e, gross_notional=gross) if gross else 0
-        return equity, initial, self.rules.maintenance_of(initial)
+        return self.cross.collateral_equity(balances, prices) + total, *self._requirements(e, gross)
 
-    def meets(self, e: list[int], gross: int, equity: int, maintenance: bool = False) -> bool:
-        """Whether ``equity`` is at least the initial (or ``maintenance``) requirement of
-        exposures ``e`` and gross notional ``gross``, exactly; the exact requirement is computed
-        only when the bounds cannot tell."""
+    def meets(self, e: list[int], gross: int, equity: int) -> bool:
+        """Whether ``equity`` is at least the initial requirement of exposures ``e`` and gross
+        notional ``gross``, exactly; the exact requirement is computed only when the bounds
+        cannot tell (the per-fill check, ``docs/portfolio-margin.md``)."""
         if not gross:
             return equity >= 0
-        rules = self.rules
-        if not maintenance and equity >= self.bounds.quick_high(e, gross):
+        bounds = self.bounds
+        if equity >= bounds.quick_high(e, gross):
             return True  # well above the requirement: the common case, O(U)
-        low, high = self.bounds.initial_bounds(e, gross)
-        if maintenance:
-            low, high = rules.maintenance_of(low), rules.maintenance_of(high)
+        low, high = bounds.initial_bounds(e, gross)
         if equity >= high:
             return True
         if equity < low:
             return False
-        initial = rules.initial(e, gross_notional=gross)
-        return equity >= (rules.maintenance_of(initial) if maintenance else initial)
+        return equity >= self.rules.initial(e, gross_notional=gross)
