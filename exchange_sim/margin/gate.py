@@ -390,13 +390,9 @@ class CrossMarginGate:
         entry = self._cache.get(account.id)
         if entry is not None and entry[0] == account.stamp and entry[1] == epoch:
             return entry
-        settlement = self.cross.settlement
-        equity = 0
-        for asset, balance in account.balances.items():
-            if asset == settlement:
-                equity = balance
-            elif balance:
-                return None  # other collateral: valued by the general path
+        equity = self._settlement_only(account)
+        if equity is None:
+            return None  # other collateral: valued by the general path
         contracts = self._contracts
         assert contracts is not None
         marks, last = venue.marks, venue.last_trade.last
@@ -416,6 +412,18 @@ class CrossMarginGate:
         entry = (account.stamp, epoch, equity, initial, parts)
         self._cache[account.id] = entry
         return entry
+
+    def _settlement_only(self, account: Account) -> int | None:
+        """The account's settlement balance if it holds no other asset, else ``None`` (the fast
+        paths value such accounts; others go the general way)."""
+        settlement = self.cross.settlement
+        equity = 0
+        for asset, balance in account.balances.items():
+            if asset == settlement:
+                equity = balance
+            elif balance:
+                return None
+        return equity
 
     def _check(self) -> None:
         """Assert that every cache entry still current equals a fresh computation."""
@@ -508,13 +516,9 @@ class CrossMarginGate:
         entry = self._portfolio_cache.get(account.id)
         if entry is not None and entry[0] == account.stamp and entry[1] == epoch:
             return entry
-        settlement = self.cross.settlement
-        equity = 0
-        for asset, balance in account.balances.items():
-            if asset == settlement:
-                equity = balance
-            elif balance:
-                return None
+        equity = self._settlement_only(account)
+        if equity is None:
+            return None  # other collateral: valued by the general path
         marks, last = venue.marks, venue.last_trade.last
         columns = model.columns
         e = [0] * len(model.rules.underlyings)
