@@ -161,10 +161,9 @@ class MarketFeed:
                 self._push(inst.expiry_us, _EXPIRY, n, inst.symbol)
         margin = venue.config.margin
         self._dynamic = margin.dynamic if margin is not None else None
-        self._rates_of: tuple[str, ...] = ()
-        """Underlyings whose index returns dynamic margin estimates from (its own, then the
-        portfolio rules' for VaR), each with a window of log returns."""
         self._returns: dict[str, deque[float]] = {}
+        """Dynamic margin: a window of one-step log returns per underlying it estimates from (its
+        own, then the portfolio rules' for VaR)."""
         self._previous: dict[str, int] = {}
         self._var_underlyings: tuple[str, ...] = ()
         self._levels: dict[str, deque[int]] = {}
@@ -179,8 +178,7 @@ class MarketFeed:
                     size = self._dynamic.window + self._horizon_steps
                     self._levels = {u: deque(maxlen=size) for u in portfolio.underlyings}
             names = dict.fromkeys((*self._dynamic.underlyings, *self._var_underlyings))
-            self._rates_of = tuple(names)
-            self._returns = {u: deque(maxlen=self._dynamic.window) for u in self._rates_of}
+            self._returns = {u: deque(maxlen=self._dynamic.window) for u in names}
             self._push(start_us + self._dynamic.interval_us, _RATES, 0, "")
 
     def tick_size(self, underlying: str) -> Fraction:
